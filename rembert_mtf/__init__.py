@@ -1,0 +1,1 @@
+"""RemBERT in Mesh TensorFlow: decoupled input/output embeddings on a mesh."""

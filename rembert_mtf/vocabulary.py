@@ -1,0 +1,96 @@
+"""SentencePiece vocabulary and the BERT special tokens read from it.
+
+Special-token ids are never hard-coded: they are looked up by piece in the
+SentencePiece model, so the released RemBERT model (250,300 pieces, pad 0,
+[CLS] 312, [SEP] 313) and a model this project trains both work.
+"""
+
+import dataclasses
+import functools
+import os
+
+import gin
+import seqio
+
+# Each special token and the pieces it may be spelled as, in order of
+# preference (BERT-style brackets first, SentencePiece defaults after).
+SPECIAL_PIECES = {
+    "pad": ("[PAD]", "<pad>"),
+    "unk": ("[UNK]", "<unk>"),
+    "cls": ("[CLS]",),
+    "sep": ("[SEP]",),
+    "mask": ("[MASK]",),
+}
+# What `rembert-mtf vocab` reserves: pad=0, unk=1 (SentencePiece's own
+# pad/unk slots) and the three BERT control symbols after them.
+RESERVED_USER_SYMBOLS = ("[CLS]", "[SEP]", "[MASK]")
+
+
+@dataclasses.dataclass(frozen=True)
+class SpecialTokens:
+  """Ids of the BERT special tokens in one vocabulary."""
+  pad: int
+  unk: int
+  cls: int
+  sep: int
+  mask: int
+
+  @property
+  def ids(self):
+    return (self.pad, self.unk, self.cls, self.sep, self.mask)
+
+
+@gin.configurable
+def get_vocabulary(sentencepiece_model_file=gin.REQUIRED):
+  """The project's vocabulary: a seqio.SentencePieceVocabulary.
+
+  Args:
+    sentencepiece_model_file: path of a SentencePiece `.model` file; gin:
+      `get_vocabulary.sentencepiece_model_file`.
+  Returns:
+    a seqio.SentencePieceVocabulary with no extra ids.
+  """
+  return _cached_vocabulary(os.path.abspath(sentencepiece_model_file))
+
+
+@functools.lru_cache(maxsize=None)
+def _cached_vocabulary(path):
+  if not os.path.exists(path):
+    raise FileNotFoundError(
+        f"SentencePiece model {path} does not exist; set "
+        "`get_vocabulary.sentencepiece_model_file` to a .model file "
+        "(`rembert-mtf vocab` trains one).")
+  return seqio.SentencePieceVocabulary(path, extra_ids=0)
+
+
+def special_tokens(vocabulary):
+  """Looks up [PAD], [UNK], [CLS], [SEP], [MASK] in a SentencePiece vocab.
+
+  Args:
+    vocabulary: a seqio.SentencePieceVocabulary.
+  Returns:
+    SpecialTokens.
+  Raises:
+    ValueError: naming the missing piece and the model file.
+  """
+  processor = vocabulary.tokenizer
+  unk_id = processor.unk_id()
+  ids = {}
+  for name, pieces in SPECIAL_PIECES.items():
+    for piece in pieces:
+      piece_id = processor.piece_to_id(piece)
+      if piece_id != unk_id or name == "unk":
+        if processor.id_to_piece(piece_id) == piece:
+          ids[name] = piece_id
+          break
+    else:
+      if name == "pad" and processor.pad_id() >= 0:
+        ids[name] = processor.pad_id()
+      elif name == "unk":
+        ids[name] = unk_id
+      else:
+        raise ValueError(
+            f"SentencePiece model {vocabulary.sentencepiece_model_file} has "
+            f"no {' or '.join(pieces)} piece; train it with `rembert-mtf "
+            "vocab`, which reserves [CLS], [SEP] and [MASK].")
+  return SpecialTokens(**ids)
