@@ -48,6 +48,7 @@ setuptools.setup(
         "setuptools>=77,<81",
         "matplotlib",
         "safetensors",
+        "seqeval==1.2.2",
     ],
     extras_require={
         "test": ["torch==2.13.0", "transformers==5.24.0", "pytest"],
