@@ -9,6 +9,7 @@ the new function is all mesh_tensorflow needs.
 
 import os
 import sys
+import warnings
 
 if sys.version_info[:2] != (3, 11):
   raise RuntimeError(
@@ -16,7 +17,11 @@ if sys.version_info[:2] != (3, 11):
       "tf.estimator, has wheels for 3.9-3.11 only and the lock file is for "
       f"3.11); this is Python {sys.version.split()[0]}. Run `make venv`.")
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's C++ start-up chatter (CUDA plugin registration on a CPU-only
+# machine) would bury the one-line errors the CLI prints; set it to 0 to see.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# tensorflow_hub (via tensorflow_text) imports the deprecated pkg_resources.
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import tensorflow.compat.v1 as tf  # noqa: E402

@@ -1,0 +1,1 @@
+"""Checkpoint interop: names and layouts of other releases of the model."""
