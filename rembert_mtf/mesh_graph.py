@@ -135,7 +135,8 @@ class MeshGraph:
     init = tf.global_variables_initializer()
     self.session = tf.Session(
         graph=self.graph,
-        config=partitioning.cpu_session_config(max(self._num_devices, 1)))
+        config=partitioning.cpu_session_config(max(self._num_devices, 1),
+                                               optimize_graph=trainable))
     self.session.run(init)
     self.session.run(self._to_slices)
 
@@ -157,12 +158,13 @@ class MeshGraph:
     if unknown:
       raise KeyError(f"no variable named {unknown[0]} in this model "
                      f"({len(unknown)} unknown names).")
+    feed = {}
     for name, value in weights.items():
       if tuple(value.shape) != self.variable_shapes[name]:
         raise ValueError(f"variable {name} has shape "
                          f"{self.variable_shapes[name]}, got {value.shape}.")
-      self.session.run(self._loads[name],
-                       {self._placeholders_for_load[name]: value})
+      feed[self._placeholders_for_load[name]] = value
+    self.session.run([self._loads[name] for name in weights], feed)
     self.session.run(self._to_slices)
 
   def get_weights(self):

@@ -109,12 +109,18 @@ def cpu_devices(num_devices):
           for i in range(num_devices)]
 
 
-def cpu_session_config(num_devices):
-  """A session config that gives this process `num_devices` virtual CPUs."""
-  return tf.ConfigProto(device_count={"CPU": num_devices},
-                        allow_soft_placement=False,
-                        inter_op_parallelism_threads=0,
-                        intra_op_parallelism_threads=0)
+def cpu_session_config(num_devices, optimize_graph=True):
+  """A session config that gives this process `num_devices` virtual CPUs.
+
+  Args:
+    optimize_graph: False turns grappler off: for one-off graphs (analysis,
+      interop) its several seconds of rewriting cost more than they save.
+  """
+  config = tf.ConfigProto(device_count={"CPU": num_devices},
+                          allow_soft_placement=False)
+  if not optimize_graph:
+    config.graph_options.rewrite_options.disable_meta_optimizer = True
+  return config
 
 
 def placement_mesh_impl(mesh_shape, layout_rules, devices):
