@@ -11,11 +11,11 @@ else is a bug and keeps its traceback.
 
 import argparse
 import importlib
-import json
 import sys
 
 from rembert_mtf import compat  # noqa: F401  (must come first)
 from rembert_mtf import gin_config
+from rembert_mtf import partitioning
 
 # Errors whose message is the whole story for the user.
 USER_ERRORS = (ValueError, FileNotFoundError, KeyError)
@@ -61,7 +61,6 @@ def load_gin(args):
 
 def mesh_from(args):
   """(mesh_shape, layout): flags override the gin-bound partitioning.mesh."""
-  from rembert_mtf import partitioning  # pylint: disable=g-import-not-at-top
   shape, layout, _ = partitioning.mesh_spec()
   if args.mesh_shape is not None:
     shape = args.mesh_shape
@@ -71,36 +70,16 @@ def mesh_from(args):
 
 
 # ----------------------------------------------------------------------------
-# Commands
+# Commands: each lives in the module that does the work, which provides
+# add_arguments(parser) and main(args); main.py only dispatches.
 # ----------------------------------------------------------------------------
 
-
-def cmd_params(args):
-  """Parameters at pre-training and fine-tuning, bytes per device."""
-  from rembert_mtf import accounting, modeling  # pylint: disable=g-import-not-at-top
-  load_gin(args)
-  shape, layout = mesh_from(args)
-  result = accounting.report(modeling.RemBertConfig(), shape, layout)
-  if args.json:
-    print(json.dumps(result, indent=2))
-    return
-  gib = 2.0 ** 30
-  pre, fine = (result["pretraining_bytes_per_device"],
-               result["finetuning_bytes_per_device"])
-  print(f"parameters at pre-training: {result['pretraining_parameters']:,} "
-        f"({result['pretraining_parameters'] / 1e6:.1f}M)")
-  print(f"parameters at fine-tuning:  {result['finetuning_parameters']:,} "
-        f"({result['finetuning_parameters'] / 1e6:.1f}M)")
-  print(f"mesh {result['mesh_shape']}, layout {result['mesh_layout']}")
-  for label, part in (("pre-training", pre), ("fine-tuning", fine)):
-    print(f"per device, {label}: variables {part['variables'] / gib:.3f} GiB"
-          f", Adam slots {part['adam_slots'] / gib:.3f} GiB")
-
-
+# name -> (module, one-line help, shared flag groups)
 COMMANDS = {
-    "params": (cmd_params, "parameter counts and bytes per device",
-               [_gin_flags, _mesh_flags]),
+    "params": ("rembert_mtf.accounting",
+               "parameter counts and bytes per device", ("gin", "mesh")),
 }
+FLAG_GROUPS = {"gin": _gin_flags, "mesh": _mesh_flags}
 
 
 def build_parser():
@@ -109,13 +88,12 @@ def build_parser():
       description="RemBERT in Mesh TensorFlow: pre-training, fine-tuning, "
       "interop and accounting.")
   subparsers = parser.add_subparsers(dest="command", required=True)
-  for name, (fn, help_text, parents) in COMMANDS.items():
-    sub = subparsers.add_parser(name, help=help_text,
-                                parents=[p() for p in parents])
-    sub.set_defaults(fn=fn)
-    if name == "params":
-      sub.add_argument("--json", action="store_true",
-                       help="print the figures as JSON")
+  for name, (module_name, help_text, groups) in COMMANDS.items():
+    sub = subparsers.add_parser(
+        name, help=help_text, parents=[FLAG_GROUPS[g]() for g in groups])
+    module = importlib.import_module(module_name)
+    module.add_arguments(sub, name)
+    sub.set_defaults(fn=module.main)
   return parser
 
 
