@@ -13,7 +13,7 @@ import argparse
 import importlib
 import sys
 
-from rembert_mtf import compat  # noqa: F401  (must come first)
+from rembert_mtf import compat  # (must come first)
 from rembert_mtf import gin_config
 from rembert_mtf import partitioning
 
@@ -78,6 +78,16 @@ def mesh_from(args):
 COMMANDS = {
     "params": ("rembert_mtf.accounting",
                "parameter counts and bytes per device", ("gin", "mesh")),
+    "tasks": ("rembert_mtf.registry", "list registered tasks and mixtures",
+              ("gin",)),
+    "vocab": ("rembert_mtf.vocab_training", "train a SentencePiece "
+              "vocabulary on a mixture", ("gin",)),
+    "train": ("rembert_mtf.trainer", "pre-train (or train any head) on a "
+              "task or mixture", ("gin", "mesh")),
+    "finetune": ("rembert_mtf.trainer", "fine-tune from a pre-trained "
+                 "checkpoint", ("gin", "mesh")),
+    "predict": ("rembert_mtf.trainer", "write predictions of a task",
+                ("gin", "mesh")),
 }
 FLAG_GROUPS = {"gin": _gin_flags, "mesh": _mesh_flags}
 
@@ -100,6 +110,9 @@ def build_parser():
 def run(argv=None):
   """Console entry point."""
   args = build_parser().parse_args(argv)
+  # TensorFlow's deprecation warnings (tf.estimator, tf.compat.v1) would
+  # bury our progress lines and one-line errors; its errors still show.
+  compat.tf.get_logger().setLevel("ERROR")
   try:
     args.fn(args)
   except USER_ERRORS as e:

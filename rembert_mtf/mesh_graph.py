@@ -118,9 +118,9 @@ class MeshGraph:
     self._fetches = {k: lowering.export_to_tf_tensor(v)
                      for k, v in outputs.items()}
     if trainable:
-      self._train_op = tf.group(
-          [lowering.lowered_operation(op) for op in updates] +
-          [tf.assign_add(global_step, 1)])
+      with tf.control_dependencies(
+          [lowering.lowered_operation(op) for op in updates]):
+        self._train_op = tf.assign_add(global_step, 1)  # after: see trainer
     # The full-shape "master" tf.Variables, one per model variable: what
     # checkpoints hold; the per-device slices are copied from and to them.
     self._masters = {v.op.name: v for v in tf.global_variables()

@@ -28,6 +28,7 @@ by reshaping only.
 
 import dataclasses
 import math
+import zlib
 
 import gin
 
@@ -139,8 +140,18 @@ def _dim(config, name):
   return mtf.Dimension(name, config.dimension_sizes()[name])
 
 
-def _initializer(config):
-  return tf.truncated_normal_initializer(stddev=config.initializer_range)
+def _initializer(config, name):
+  """Truncated normal, seeded by the variable's full name.
+
+  A seed per name (not the graph seed plus op count) gives every variable
+  the same initial value whatever else the graph holds: the same model on
+  any mesh, and in any process, starts from the same weights.
+  """
+  scope = tf.get_variable_scope().name
+  full_name = f"{scope}/{name}" if scope else name
+  return tf.truncated_normal_initializer(
+      stddev=config.initializer_range,
+      seed=zlib.crc32(full_name.encode("utf-8")) & 0x7FFFFFFF)
 
 
 # ----------------------------------------------------------------------------
@@ -180,7 +191,7 @@ def dense(x, new_dims, reduced_dims, config, name, use_bias=True):
   return mtf.layers.dense(
       x, new_dims=list(new_dims), reduced_dims=list(reduced_dims),
       use_bias=use_bias, variable_dtype=config.variable_dtype,
-      kernel_initializer=_initializer(config), name=name)
+      kernel_initializer=_initializer(config, name + "/kernel"), name=name)
 
 
 def dropout(x, config, is_training):
@@ -192,7 +203,7 @@ def dropout(x, config, is_training):
 def embedding_table(mesh, name, rows_dim, width_dim, config):
   return mtf.get_variable(mesh, name, [rows_dim, width_dim],
                           dtype=config.variable_dtype,
-                          initializer=_initializer(config))
+                          initializer=_initializer(config, name))
 
 
 # ----------------------------------------------------------------------------

@@ -147,3 +147,21 @@ def _mixture_row(mixture) -> Row:
   total = sum(r for _, r in rates if r is not None)
   return Row(mixture.name, "mixture", rates=tuple(
       (n, None if r is None or not total else r / total) for n, r in rates))
+
+
+# ----------------------------------------------------------------------------
+# `rembert-mtf tasks`
+# ----------------------------------------------------------------------------
+
+
+def add_arguments(parser, unused_command="tasks"):
+  parser.add_argument("--filter", default=None,
+                      help="regular expression on task and mixture names")
+
+
+def main(args):
+  """Lists registered tasks and mixtures (after --module_import modules)."""
+  from rembert_mtf import main as cli  # pylint: disable=g-import-not-at-top
+  cli.load_gin(args)
+  ensure_registered()
+  print_registered(args.filter)

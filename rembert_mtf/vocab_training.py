@@ -215,7 +215,7 @@ def _train(text_file, model_prefix, vocab_size, character_coverage,
     raise
 
 
-def add_arguments(parser):
+def add_arguments(parser, unused_command="vocab"):
   """Adds the `rembert-mtf vocab` flags to an argparse parser."""
   parser.add_argument("--mixture", required=True,
                       help="registered seqio mixture (or task) to sample")
@@ -244,6 +244,13 @@ def run(args):
       num_sentences=args.num_sentences, alpha=args.alpha,
       text_key=args.text_key, split=args.split, seed=args.seed,
       character_coverage=args.character_coverage)
+
+
+def main(args):
+  """`rembert-mtf vocab`: gin and --module_import first (user mixtures)."""
+  from rembert_mtf import main as cli  # pylint: disable=g-import-not-at-top
+  cli.load_gin(args)
+  run(args)
 
 
 def parser():
