@@ -88,6 +88,13 @@ COMMANDS = {
                  "checkpoint", ("gin", "mesh")),
     "predict": ("rembert_mtf.trainer", "write predictions of a task",
                 ("gin", "mesh")),
+    "import-hf": ("rembert_mtf.checkpoints.cli", "convert a transformers "
+                  "RemBERT/BERT folder into a model_dir", ()),
+    "import-tf": ("rembert_mtf.checkpoints.cli", "convert an original TF "
+                  "RemBERT checkpoint into a model_dir", ()),
+    "export-hf": ("rembert_mtf.checkpoints.cli", "write a model_dir as a "
+                  "transformers folder", ()),
+    "embed": ("rembert_mtf.embed", "final hidden states of lines of text", ()),
 }
 FLAG_GROUPS = {"gin": _gin_flags, "mesh": _mesh_flags}
 

@@ -76,6 +76,17 @@ def to_hf_array(name, value):
   return value.reshape(-1) if value.ndim > 1 and not _is_table(name) else value
 
 
+def hf_shape(name, shape):
+  """The shape transformers keeps our variable `name` of `shape` in."""
+  shape = tuple(shape)
+  if name.endswith("/kernel"):
+    rank = _input_rank(name)
+    return (int(np.prod(shape[rank:])), int(np.prod(shape[:rank])))
+  if len(shape) > 1 and not _is_table(name):
+    return (int(np.prod(shape)),)
+  return shape
+
+
 def from_hf_array(name, value, shape):
   """transformers' array for our variable `name` in our `shape`."""
   if name.endswith("/kernel"):
