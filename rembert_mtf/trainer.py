@@ -538,6 +538,28 @@ def _checkpoint_path(path):
   return path
 
 
+def finetuning_run(model_dir, trainer_config):
+  """Where a fine-tuning run writes, and what it starts from.
+
+  `finetune --model_dir=PRETRAINED` (a pre-training run or an imported
+  release, whose checkpoint has no task head) starts from PRETRAINED's
+  latest checkpoint and writes to PRETRAINED/finetune/<mixture>; a model_dir
+  that already holds a fine-tuning checkpoint is resumed in place.
+  """
+  latest = tf.train.latest_checkpoint(model_dir)
+  if not latest:
+    return model_dir, trainer_config
+  stored = {name for name, _ in tf.train.list_variables(latest)}
+  head_prefix = {"classification": "classifier/", "token": "token_classifier/",
+                 "span": "qa_outputs/"}[trainer_config.head]
+  if any(name.startswith(head_prefix) for name in stored):
+    return model_dir, trainer_config
+  run_dir = os.path.join(model_dir, "finetune",
+                         trainer_config.mixture_or_task_name)
+  print(f"fine-tuning from {latest} into {run_dir}")
+  return run_dir, dataclasses.replace(trainer_config, init_checkpoint=latest)
+
+
 def main(args):
   """Dispatches train, finetune and predict."""
   model_config, trainer_config, shape, layout = load_run_config(args)
@@ -545,7 +567,10 @@ def main(args):
     if args.command == "finetune" and trainer_config.head == "mlm":
       raise ValueError("finetune needs a task head: bind `trainer.head` to "
                        "classification, token or span.")
-    train(args.model_dir, model_config, trainer_config, shape, layout)
+    model_dir = args.model_dir
+    if args.command == "finetune":
+      model_dir, trainer_config = finetuning_run(model_dir, trainer_config)
+    train(model_dir, model_config, trainer_config, shape, layout)
     return
   import json  # pylint: disable=g-import-not-at-top
   count = 0
