@@ -88,6 +88,8 @@ COMMANDS = {
                  "checkpoint", ("gin", "mesh")),
     "predict": ("rembert_mtf.trainer", "write predictions of a task",
                 ("gin", "mesh")),
+    "demo": ("rembert_mtf.demo", "the end-to-end miniature (no download)",
+             ("gin",)),
     "import-hf": ("rembert_mtf.checkpoints.cli", "convert a transformers "
                   "RemBERT/BERT folder into a model_dir", ()),
     "import-tf": ("rembert_mtf.checkpoints.cli", "convert an original TF "

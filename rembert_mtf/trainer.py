@@ -110,13 +110,9 @@ def dataset(trainer_config, name, split, training, start_step=0):
     return ds.batch(batch, drop_remainder=True).skip(start_step)
   filler = ds.take(1).map(lambda ex: {**ex, REAL_EXAMPLE: tf.constant(
       0, tf.int32)}).repeat(batch - 1)
-  return ds.concatenate(filler).batch(batch, drop_remainder=True).take(
-      _num_batches(ds, batch))
-
-
-def _num_batches(ds, batch):
-  count = int(ds.reduce(0, lambda n, _: n + 1))
-  return -(-count // batch)
+  # Batches past the last real example hold only filler: stop there.
+  return ds.concatenate(filler).batch(batch, drop_remainder=True).take_while(
+      lambda b: tf.reduce_any(tf.equal(b[REAL_EXAMPLE], 1)))
 
 
 def checkpoint_step(model_dir):
