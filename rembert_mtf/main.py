@@ -88,6 +88,10 @@ COMMANDS = {
                  "checkpoint", ("gin", "mesh")),
     "predict": ("rembert_mtf.trainer", "write predictions of a task",
                 ("gin", "mesh")),
+    "xtreme": ("rembert_mtf.xtreme", "the zero-shot XTREME protocol: sweep, "
+               "select on dev, evaluate every language", ("gin", "mesh")),
+    "report": ("rembert_mtf.report", "loss curves and per-language results "
+               "as PNG files", ()),
     "demo": ("rembert_mtf.demo", "the end-to-end miniature (no download)",
              ("gin",)),
     "import-hf": ("rembert_mtf.checkpoints.cli", "convert a transformers "

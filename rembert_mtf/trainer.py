@@ -110,9 +110,8 @@ def dataset(trainer_config, name, split, training, start_step=0):
     return ds.batch(batch, drop_remainder=True).skip(start_step)
   filler = ds.take(1).map(lambda ex: {**ex, REAL_EXAMPLE: tf.constant(
       0, tf.int32)}).repeat(batch - 1)
-  # Batches past the last real example hold only filler: stop there.
-  return ds.concatenate(filler).batch(batch, drop_remainder=True).take_while(
-      lambda b: tf.reduce_any(tf.equal(b[REAL_EXAMPLE], 1)))
+  # count + batch - 1 examples make exactly ceil(count / batch) full batches.
+  return ds.concatenate(filler).batch(batch, drop_remainder=True)
 
 
 def checkpoint_step(model_dir):
