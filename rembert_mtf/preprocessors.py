@@ -42,80 +42,11 @@ TEXT_KEY = "text"
 _BLANK_TEXT_REGEX = r"[\s\p{Z}]*"
 
 
-# ------------------------------ Vocabulary ---------------------------------
-
-
-class GinVocabulary(seqio.Vocabulary):
-  """The gin-bound project vocabulary, loaded on first use.
-
-  Tasks are registered at import time, before gin files are parsed, so they
-  cannot hold a seqio.SentencePieceVocabulary built from
-  `get_vocabulary.sentencepiece_model_file`. This wrapper asks
-  `vocabulary.get_vocabulary()` (cached per path) each time it is used.
-  Attributes it does not define (`tokenizer`, `sentencepiece_model_file`)
-  are read from the resolved vocabulary, so `special_tokens(GinVocabulary())`
-  works.
-  """
-
-  def __init__(self):
-    super().__init__(extra_ids=0)
-
-  def resolve(self):
-    """Returns the seqio.SentencePieceVocabulary gin currently binds."""
-    return vocabulary_lib.get_vocabulary()
-
-  def __getattr__(self, name):
-    if name.startswith("__"):
-      raise AttributeError(name)
-    return getattr(self.resolve(), name)
-
-  @property
-  def bos_id(self):
-    return self.resolve().bos_id
-
-  @property
-  def eos_id(self):
-    return self.resolve().eos_id
-
-  @property
-  def unk_id(self):
-    return self.resolve().unk_id
-
-  @property
-  def pad_id(self):
-    return self.resolve().pad_id
-
-  @property
-  def _base_vocab_size(self):
-    return self.resolve().vocab_size
-
-  def _encode(self, s):
-    return self.resolve().encode(s)
-
-  def _decode(self, ids):
-    return self.resolve().decode(ids)
-
-  def _encode_tf(self, s):
-    return self.resolve().encode_tf(s)
-
-  def _decode_tf(self, ids):
-    return self.resolve().decode_tf(ids)
-
-  def __eq__(self, other):
-    return isinstance(other, GinVocabulary)
-
-  def __hash__(self):
-    return hash(GinVocabulary)
-
-  def __str__(self):
-    return "GinVocabulary(get_vocabulary.sentencepiece_model_file)"
-
-
 def mlm_output_features(vocab):
   """seqio output features of a masked-LM task.
 
   Args:
-    vocab: the seqio vocabulary of input_ids (e.g. GinVocabulary()).
+    vocab: the seqio vocabulary of input_ids (e.g. vocabulary.DeferredVocabulary()).
   Returns:
     dict name -> seqio.Feature for the five features in the module docstring;
     none adds EOS.

@@ -94,3 +94,74 @@ def special_tokens(vocabulary):
             f"no {' or '.join(pieces)} piece; train it with `rembert-mtf "
             "vocab`, which reserves [CLS], [SEP] and [MASK].")
   return SpecialTokens(**ids)
+
+
+class DeferredVocabulary(seqio.Vocabulary):
+  """A vocabulary that is only built when it is first used.
+
+  seqio.Feature needs a vocabulary when a Task is registered, but the
+  SentencePiece model is only known once gin has been parsed; this stands in
+  for `get_vocabulary()` until then. Attributes it does not define
+  (`tokenizer`, `sentencepiece_model_file`) come from the real vocabulary,
+  so `special_tokens(DeferredVocabulary())` works. Every task module uses
+  this one class.
+  """
+
+  def __init__(self, factory=None):
+    """Args: factory: () -> seqio.Vocabulary; default the gin-configured one."""
+    super().__init__(extra_ids=0)
+    self._factory = factory
+
+  def resolve(self) -> seqio.Vocabulary:
+    """Returns the real vocabulary (not cached: gin bindings may change)."""
+    # get_vocabulary looked up at call time, so tests can patch it.
+    return (self._factory or get_vocabulary)()
+
+  def __getattr__(self, name):
+    # `tokenizer`, `sentencepiece_model_file`, ... (vocabulary.special_tokens
+    # reads them) come from the real vocabulary.
+    if name.startswith("__") or name == "_factory":
+      raise AttributeError(name)
+    return getattr(self.resolve(), name)
+
+  @property
+  def bos_id(self):
+    return self.resolve().bos_id
+
+  @property
+  def eos_id(self):
+    return self.resolve().eos_id
+
+  @property
+  def unk_id(self):
+    return self.resolve().unk_id
+
+  @property
+  def pad_id(self):
+    return self.resolve().pad_id
+
+  @property
+  def _base_vocab_size(self):
+    return self.resolve().vocab_size
+
+  def _encode(self, s):
+    return self.resolve().encode(s)
+
+  def _decode(self, ids):
+    return self.resolve().decode(ids)
+
+  def _encode_tf(self, s):
+    return self.resolve().encode_tf(s)
+
+  def _decode_tf(self, ids):
+    return self.resolve().decode_tf(ids)
+
+  def __eq__(self, other):
+    return (isinstance(other, DeferredVocabulary) and
+            other._factory is self._factory)  # pylint: disable=protected-access
+
+  def __hash__(self):
+    return hash((DeferredVocabulary, self._factory))
+
+  def __str__(self):
+    return f"DeferredVocabulary({getattr(self._factory, '__name__', '?')})"

@@ -23,6 +23,7 @@ import seqio
 import tensorflow as tf
 
 from rembert_mtf import preprocessors
+from rembert_mtf import vocabulary
 
 
 @gin.configurable
@@ -46,7 +47,7 @@ seqio.TaskRegistry.add(
     source=seqio.FunctionDataSource(_text, splits=["train"]),
     preprocessors=preprocessors.mlm_preprocessors(),
     output_features=preprocessors.mlm_output_features(
-        preprocessors.GinVocabulary()))
+        vocabulary.DeferredVocabulary()))
 
 # A mixture of your task with any registered one, by rate.
 seqio.MixtureRegistry.add("example_mixture", [("example_mlm", 1.0)])

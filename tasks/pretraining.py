@@ -34,6 +34,7 @@ from rembert_mtf import compat  # noqa: F401  (first: mesh_tensorflow fix)
 import seqio
 
 from rembert_mtf import preprocessors
+from rembert_mtf import vocabulary
 
 # The newest Wikipedia dump tfds 4.9.10 has configs for.
 WIKIPEDIA_DATE = "20230601"
@@ -77,7 +78,7 @@ def mc4_task_name(lang):
 
 
 OUTPUT_FEATURES = preprocessors.mlm_output_features(
-    preprocessors.GinVocabulary())
+    vocabulary.DeferredVocabulary())
 
 for _lang in MBERT_WIKI_LANGUAGES:
   seqio.TaskRegistry.add(

@@ -18,6 +18,7 @@ import functools
 import seqio
 
 from rembert_mtf import finetune_preprocessors as fp
+from rembert_mtf import vocabulary
 
 # ----------------------------------------------------------------- tables ----
 
@@ -56,7 +57,7 @@ PAWSX_KEYS = {"text_a": "sentence1", "text_b": "sentence2", "label": "label"}
 NER_KEYS = {"words": "tokens", "tags": "tags"}
 POS_KEYS = {"words": "tokens", "tags": "upos"}
 
-VOCABULARY = fp.DeferredVocabulary()
+VOCABULARY = vocabulary.DeferredVocabulary()
 
 # ---------------------------------------------------------------- helpers ----
 

@@ -74,56 +74,7 @@ QA_MIXTURES = {
 }
 
 
-class LazyVocabulary(seqio.Vocabulary):
-  """The project vocabulary, looked up on every use rather than at import.
-
-  `vocabulary.get_vocabulary()` reads its path from gin, which is parsed
-  after task modules are imported; it caches the loaded model per path.
-  """
-
-  def __init__(self):
-    super().__init__(extra_ids=0)
-
-  @property
-  def vocabulary(self):
-    return vocabulary.get_vocabulary()
-
-  def __getattr__(self, name):
-    # tokenizer, sentencepiece_model_file, ... of the real vocabulary.
-    if name.startswith("_"):
-      raise AttributeError(name)
-    return getattr(self.vocabulary, name)
-
-  @property
-  def eos_id(self):
-    return self.vocabulary.eos_id
-
-  @property
-  def unk_id(self):
-    return self.vocabulary.unk_id
-
-  @property
-  def pad_id(self):
-    return self.vocabulary.pad_id
-
-  @property
-  def _base_vocab_size(self):
-    return self.vocabulary.vocab_size
-
-  def _encode(self, s):
-    return self.vocabulary.encode(s)
-
-  def _decode(self, ids):
-    return self.vocabulary.decode(ids)
-
-  def _encode_tf(self, s):
-    return self.vocabulary.encode_tf(s)
-
-  def _decode_tf(self, ids):
-    return self.vocabulary.decode_tf(ids)
-
-
-VOCABULARY = LazyVocabulary()
+VOCABULARY = vocabulary.DeferredVocabulary()
 OUTPUT_FEATURES = {
     "input_ids": seqio.Feature(VOCABULARY, add_eos=False),
     "token_type_ids": seqio.Feature(seqio.PassThroughVocabulary(2),

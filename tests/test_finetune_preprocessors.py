@@ -290,18 +290,18 @@ def test_deferred_vocabulary_resolves_on_use(vocab):
   def factory():
     calls.append(1)
     return vocab
-  deferred = fp.DeferredVocabulary(factory)
+  deferred = vocabulary.DeferredVocabulary(factory)
   assert not calls  # constructing needs no model
   assert deferred.encode("kalo mine") == vocab.encode("kalo mine")
   assert deferred.vocab_size == vocab.vocab_size
   assert vocabulary.special_tokens(deferred).cls == CLS  # via .tokenizer
   assert calls
-  assert deferred == fp.DeferredVocabulary(factory)
-  assert deferred != fp.DeferredVocabulary(lambda: vocab)
+  assert deferred == vocabulary.DeferredVocabulary(factory)
+  assert deferred != vocabulary.DeferredVocabulary(lambda: vocab)
 
 
 def test_deferred_vocabulary_preprocesses(vocab):
-  feats = {"input_ids": seqio.Feature(fp.DeferredVocabulary(lambda: vocab))}
+  feats = {"input_ids": seqio.Feature(vocabulary.DeferredVocabulary(lambda: vocab))}
   (out,) = _numpy(fp.single_sentence_classification(
       _dataset([{"text_a": "kalo", "label": 0}]), {"input_ids": 8}, feats))
   assert out["input_ids"].tolist() == [CLS] + vocab.encode("kalo") + [SEP]

@@ -12,6 +12,7 @@ import seqio
 import tensorflow as tf
 
 from rembert_mtf import preprocessors
+from rembert_mtf import vocabulary
 
 SYLLABLES = ["ka", "lo", "mi", "ne", "su", "ta", "ri", "po"]
 
@@ -45,7 +46,7 @@ def _nan_source(split, shuffle_files, seed=None):
 
 
 OUTPUT_FEATURES = preprocessors.mlm_output_features(
-    preprocessors.GinVocabulary())
+    vocabulary.DeferredVocabulary())
 
 for _name, _source, _steps in (
     ("trainer_mlm", _text_source, preprocessors.mlm_preprocessors()),
