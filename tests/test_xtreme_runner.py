@@ -247,8 +247,14 @@ def test_steps_from_training_set_size_batch_and_cap():
   assert rembert.train_steps(xtreme.BENCHMARKS["ner"]) == 938  # batch 64
   assert backend(max_train_steps=10).train_steps(
       xtreme.BENCHMARKS["xnli"]) == 10
-  # The demo's size comes from its seqio source (4000 pairs).
-  assert backend().train_steps(xtreme.BENCHMARKS["demo"]) == 375
+  # The demo's size comes from its seqio source: 3 epochs at batch 32.
+  import math  # pylint: disable=g-import-not-at-top
+  from rembert_mtf import registry  # pylint: disable=g-import-not-at-top
+  pairs = registry.get_task_or_mixture(
+      "demo_cls_train_lang_a").num_input_examples("train")
+  assert pairs > 1000
+  assert backend().train_steps(xtreme.BENCHMARKS["demo"]) == math.ceil(
+      3 * pairs / 32)
 
 
 def test_run_configs_and_gin_bindings():
