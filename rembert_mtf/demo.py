@@ -41,10 +41,10 @@ class DemoConfig:
   vocab_sentences: int = 20000
   sequence_length: int = 64
   mlm_predictions: int = 10
-  pretrain_steps: int = 1500
+  pretrain_steps: int = 3000
   pretrain_batch_size: int = 32
   pretrain_learning_rate: float = 2e-3
-  finetune_steps: int = 400
+  finetune_steps: int = 600
   finetune_batch_size: int = 32
   finetune_learning_rate: float = 5e-4
   seed: int = 0
