@@ -63,12 +63,23 @@ class TrainerConfig:
   log_every_steps: int = 10
   num_devices: int = 8  # virtual CPU devices of the placement mesh
   seed: int = 0
+  # Evaluation during training: every eval_every_steps (0: never) the eval
+  # tasks of eval_mixture_name are scored on eval_split; the checkpoint with
+  # the best mean of best_metric over languages is copied to model_dir/best.
+  eval_mixture_name: Optional[str] = None
+  eval_split: str = "validation"
+  eval_every_steps: int = 0
+  best_metric: str = "accuracy"
 
   def validate(self):
     heads.get_head(self.head)
     if not self.mixture_or_task_name:
       raise ValueError("no training data: bind `trainer.mixture_or_task_name`"
                        " (see `rembert-mtf tasks`).")
+    if self.eval_every_steps and not self.eval_mixture_name:
+      raise ValueError("trainer.eval_every_steps needs "
+                       "`trainer.eval_mixture_name` (a mixture with *_eval_* "
+                       "tasks).")
     for field in ("batch_size", "sequence_length", "train_steps",
                   "save_checkpoints_steps", "num_devices"):
       if getattr(self, field) <= 0:
@@ -439,14 +450,69 @@ def train(model_dir, model_config, trainer_config, mesh_shape, layout):
     return
   estimator = make_estimator(model_dir, model_config, trainer_config,
                              mesh_shape, layout)
+  every = trainer_config.eval_every_steps
+  stops = (list(range(start - start % every + every,
+                      trainer_config.train_steps, every)) if every else [])
+  for stop in stops + [trainer_config.train_steps]:
+    _train_until(estimator, trainer_config, model_dir, stop)
+    if every:
+      keep_if_best(model_dir, model_config, trainer_config, mesh_shape,
+                   layout)
+
+
+def _train_until(estimator, trainer_config, model_dir, stop):
+  start = checkpoint_step(model_dir)
   try:
     estimator.train(
         input_fn=lambda params: dataset(
             trainer_config, trainer_config.mixture_or_task_name,
             trainer_config.split, training=True, start_step=start),
-        max_steps=trainer_config.train_steps)
+        max_steps=stop)
   except tf.train.NanLossDuringTrainingError as e:
     raise non_finite_loss(model_dir, float("nan")) from e
+
+
+def keep_if_best(model_dir, model_config, trainer_config, mesh_shape, layout):
+  """Scores the latest checkpoint; copies it to model_dir/best if best so far.
+
+  Returns:
+    the mean of trainer.best_metric over the eval languages.
+  """
+  from rembert_mtf import evaluation  # pylint: disable=g-import-not-at-top
+  import json  # pylint: disable=g-import-not-at-top
+  import shutil  # pylint: disable=g-import-not-at-top
+  latest = tf.train.latest_checkpoint(model_dir)
+  scores = evaluation.evaluate_mixture(
+      trainer_config.eval_mixture_name,
+      lambda task, split: predict(model_dir, model_config, trainer_config,
+                                  mesh_shape, layout, task, split, latest),
+      trainer_config.eval_split)
+  metric = trainer_config.best_metric
+  values = [v[metric] for v in scores.values() if metric in v]
+  if not values:
+    raise ValueError(f"no eval task reports trainer.best_metric = {metric!r};"
+                     f" they report {sorted(next(iter(scores.values())))}.")
+  score = float(np.mean(values))
+  best_dir = os.path.join(model_dir, "best")
+  record = os.path.join(best_dir, "best.json")
+  previous = (json.load(tf.io.gfile.GFile(record)) if tf.io.gfile.exists(record)
+              else None)
+  step = checkpoint_step(model_dir)
+  print(f"eval at step {step}: mean {metric} {score:.2f} over "
+        f"{len(values)} languages", flush=True)
+  if previous is None or score > previous["score"]:
+    tmp = best_dir + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    for path in tf.io.gfile.glob(latest + ".*"):
+      shutil.copy(path, tmp)
+    with open(os.path.join(tmp, "best.json"), "w") as f:
+      json.dump({"step": step, "metric": metric, "score": score,
+                 "checkpoint": os.path.basename(latest), "scores": scores}, f,
+                indent=2)
+    shutil.rmtree(best_dir, ignore_errors=True)
+    os.rename(tmp, best_dir)
+  return score
 
 
 def predict(model_dir, model_config, trainer_config, mesh_shape, layout,
