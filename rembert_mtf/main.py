@@ -126,8 +126,13 @@ def run(argv=None):
   # TensorFlow's deprecation warnings (tf.estimator, tf.compat.v1) would
   # bury our progress lines and one-line errors; its errors still show.
   compat.tf.get_logger().setLevel("ERROR")
+  run_reporting_user_errors(args.fn, args)
+
+
+def run_reporting_user_errors(fn, args):
+  """Runs fn(args); a user error becomes one line on stderr and exit 2."""
   try:
-    args.fn(args)
+    fn(args)
   except USER_ERRORS as e:
     message = str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
     print(f"rembert-mtf: error: {message.strip(chr(34) + chr(39))}",

@@ -9,3 +9,4 @@ Importing this package registers everything shipped:
 from rembert_mtf.tasks import pretraining  # noqa: F401
 from rembert_mtf.tasks import xtreme  # noqa: F401
 from rembert_mtf.tasks import xtreme_qa  # noqa: F401
+from rembert_mtf.tasks import demo  # noqa: F401

@@ -5,7 +5,6 @@ import os
 import pytest
 
 from rembert_mtf import vocabulary
-from tests import conftest
 
 
 def test_special_tokens_from_project_model(spm_path):

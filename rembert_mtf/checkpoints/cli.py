@@ -13,7 +13,6 @@ with `embed` too) with main.py's error handling.
 """
 
 import argparse
-import sys
 
 from rembert_mtf import compat  # noqa: F401  (must come first)
 from rembert_mtf import embed as embed_lib
@@ -112,13 +111,7 @@ def run(argv=None):
   """main.py's error handling: user errors are one line and exit 2."""
   from rembert_mtf import main as cli  # pylint: disable=g-import-not-at-top
   args = build_parser().parse_args(argv)
-  try:
-    args.fn(args)
-  except cli.USER_ERRORS as e:
-    message = str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
-    print(f"rembert-mtf: error: {message.strip(chr(34) + chr(39))}",
-          file=sys.stderr)
-    sys.exit(2)
+  cli.run_reporting_user_errors(args.fn, args)
 
 
 if __name__ == "__main__":
