@@ -5,7 +5,7 @@
   2. a SentencePiece vocabulary trained on the smoothed mixture of them;
   3. MLM pre-training of a tiny decoupled RemBERT (gin/models/tiny.gin) on a
      2x4 mesh of virtual CPU devices with model parallelism;
-  4. fine-tuning on the first language's "same event?" pairs only;
+  4. fine-tuning on the first language's topic task only (tasks/demo.py);
   5. zero-shot accuracy on every language, printed as a table and written to
      model_dir/demo_results.json, with the MLM loss curve as a PNG.
 
