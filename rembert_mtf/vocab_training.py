@@ -15,7 +15,6 @@ from rembert_mtf import compat  # noqa: F401  (first: mesh_tensorflow fix)
 
 import argparse
 import difflib
-import importlib
 import itertools
 import os
 import re
@@ -236,9 +235,10 @@ def add_arguments(parser, unused_command="vocab"):
 
 def run(args):
   """Runs train_vocabulary from parsed `add_arguments` flags."""
-  # Imported here, not at the top: registers wiki_104, mc4_110, rembert_110
-  # only when the command runs.
-  importlib.import_module("rembert_mtf.tasks.pretraining")
+  # Imported here, not at the top: registers every shipped task and mixture
+  # (wiki_104, demo_mlm, ...) only when the command runs.
+  from rembert_mtf import registry  # pylint: disable=g-import-not-at-top
+  registry.ensure_registered()
   return train_vocabulary(
       args.mixture, args.vocab_size, args.out,
       num_sentences=args.num_sentences, alpha=args.alpha,
