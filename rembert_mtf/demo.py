@@ -41,7 +41,7 @@ class DemoConfig:
   vocab_sentences: int = 20000
   sequence_length: int = 64
   mlm_predictions: int = 10
-  pretrain_steps: int = 3000
+  pretrain_steps: int = 5000
   pretrain_batch_size: int = 32
   pretrain_learning_rate: float = 2e-3
   finetune_steps: int = 600
