@@ -16,7 +16,7 @@ import transformers
 
 from rembert_mtf import compat
 from rembert_mtf import modeling
-from rembert_mtf.checkpoints import cli
+from tests.test_checkpoints_hf import run_cli
 from rembert_mtf.checkpoints import hf
 from rembert_mtf.checkpoints import model_dir as model_dir_lib
 from rembert_mtf.checkpoints import original_tf
@@ -120,12 +120,6 @@ ASSUMED_HEAD = {
 }
 
 
-def run_cli(argv):
-  try:
-    cli.run(argv)
-  except SystemExit as e:
-    return e.code
-  return 0
 
 
 @pytest.fixture
