@@ -16,6 +16,7 @@ import transformers
 
 from rembert_mtf import compat
 from rembert_mtf import modeling
+from tests.test_checkpoints_hf import _expect_refusal
 from tests.test_checkpoints_hf import run_cli
 from rembert_mtf.checkpoints import hf
 from rembert_mtf.checkpoints import model_dir as model_dir_lib
@@ -333,17 +334,6 @@ def test_writer_holds_one_group_at_a_time(tmp_path):
 # ----------------------------------------------------------------------------
 # Bad input
 # ----------------------------------------------------------------------------
-
-
-def _expect_refusal(argv, destination, capsys, *fragments):
-  assert run_cli(argv) == 2
-  err = capsys.readouterr().err.strip()
-  assert err.startswith("rembert-mtf: error: ") and "\n" not in err, err
-  for fragment in fragments:
-    assert fragment in err, err
-  parent, base = os.path.split(destination)
-  assert not os.path.exists(destination)
-  assert not [n for n in os.listdir(parent) if n.startswith(f".{base}.")]
 
 
 def _argv(prefix, config_path, vocab, dst):

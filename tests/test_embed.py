@@ -7,7 +7,7 @@ import numpy as np
 from rembert_mtf import embed
 from rembert_mtf import mesh_graph
 from rembert_mtf import vocabulary
-from rembert_mtf.checkpoints import cli
+from tests.test_checkpoints_hf import run_cli
 from rembert_mtf.checkpoints import model_dir as model_dir_lib
 from tests import model_testing
 
@@ -47,22 +47,14 @@ def _ids(spm_path, lines, max_length=CONFIG.max_position_embeddings):
                         max_length)
 
 
-def _run(argv):
-  try:
-    cli.run(argv)
-  except SystemExit as e:
-    return e.code
-  return 0
-
-
-def test_lines_in_order_equal_one_padded_run(tmp_path, spm_path, caplog):
+def test_lines_in_order_equal_one_paddedrun_cli(tmp_path, spm_path, caplog):
   dst = str(tmp_path / "model_dir")
   weights = _model_dir(dst, spm_path)
   long_line = " ".join(["kalo mine su ta ri"] * 12)
   lines = LINES + [long_line]
   (tmp_path / "in.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
   out = str(tmp_path / "x.npy")
-  assert _run(["embed", "--model_dir", dst, "--input",
+  assert run_cli(["embed", "--model_dir", dst, "--input",
                str(tmp_path / "in.txt"), "--out", out,
                "--batch_size", "2"]) == 0
   assert "1 of 7 lines are longer than 32 tokens" in caplog.text
@@ -112,15 +104,15 @@ def test_bad_input_is_one_line(tmp_path, spm_path, capsys):
   dst = str(tmp_path / "model_dir")
   out = str(tmp_path / "z.npy")
   (tmp_path / "in.txt").write_text("kalo\n", encoding="utf-8")
-  assert _run(["embed", "--model_dir", dst, "--input",
+  assert run_cli(["embed", "--model_dir", dst, "--input",
                str(tmp_path / "in.txt"), "--out", out]) == 2
   assert "operative_config.gin" in capsys.readouterr().err
   _model_dir(dst, spm_path)
-  assert _run(["embed", "--model_dir", dst, "--input",
+  assert run_cli(["embed", "--model_dir", dst, "--input",
                str(tmp_path / "missing.txt"), "--out", out]) == 2
   assert "missing.txt" in capsys.readouterr().err
   os.remove(os.path.join(dst, "sentencepiece.model"))
-  assert _run(["embed", "--model_dir", dst, "--input",
+  assert run_cli(["embed", "--model_dir", dst, "--input",
                str(tmp_path / "in.txt"), "--out", out]) == 2
   assert "no vocabulary" in capsys.readouterr().err
   assert not os.path.exists(out)
