@@ -108,7 +108,6 @@ class MeshGraph:
     partitioning.check_tensor_layouts(mtf_graph, mesh_shape, layout_rules)
     # Names and shapes before lowering: Lowering stacks same-shaped variables.
     self.variable_names = [v.name for v in mtf_graph.all_variables]
-    self.trainable_names = [v.name for v in mtf_graph.trainable_variables]
     self.variable_shapes = {v.name: tuple(v.shape.to_integer_list)
                             for v in mtf_graph.all_variables}
     impl = partitioning.placement_mesh_impl(
