@@ -33,6 +33,7 @@ import zlib
 import gin
 
 from rembert_mtf import compat
+from rembert_mtf import mesh_ops
 
 mtf = compat.mtf
 tf = compat.tf
@@ -229,7 +230,7 @@ def embed_inputs(input_ids, token_type_ids, config, is_training):
         "; shorten the sequence length or grow the position table.")
   with tf.variable_scope("embeddings"):
     words = embedding_table(mesh, "word_embeddings", vocab, emb_in, config)
-    x = mtf.gather(words, input_ids, vocab)
+    x = mesh_ops.embedding_lookup(words, input_ids, vocab)
     positions = embedding_table(mesh, "position_embeddings",
                                 _dim(config, POSITIONS), emb_in, config)
     # Rows 0..length-1 of the table, renamed so they add along `length`.
