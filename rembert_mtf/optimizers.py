@@ -3,9 +3,10 @@
 Defaults are the paper's pre-training recipe (Table 14): Adam with
 beta1 0.9, beta2 0.999, eps 1e-6, decoupled weight decay 0.01 (not on
 LayerNorm or biases), global-norm clipping at 1.0, learning rate 2e-4 with
-15,000 linear warm-up steps then linear decay. The update rules themselves
-are mesh_tensorflow's (mtf.optimize.AdamWeightDecayOptimizer, BERT's Adam
-without bias correction, and mtf.optimize.AdafactorOptimizer).
+15,000 linear warm-up steps then linear decay. The update rules are
+mesh_tensorflow's: AdamWeightDecayOptimizer (BERT's Adam without bias
+correction; subclassed below only so bfloat16 activations build) and
+mtf.optimize.AdafactorOptimizer.
 """
 
 import gin
@@ -38,6 +39,32 @@ def learning_rate_schedule(step, peak_learning_rate=2e-4, warmup_steps=15000,
   return tf.where(step < warmup_steps, peak_learning_rate * warmup, decayed)
 
 
+class AdamWeightDecayOptimizer(mtf.optimize.AdamWeightDecayOptimizer):
+  """mtf's Adam with decoupled weight decay, bfloat16 activations included.
+
+  The update is mtf's (BERT's Adam, no bias correction; slots adam_m and
+  adam_v, so checkpoints are interchangeable). mtf adds the decay term,
+  computed from the variable in the activation dtype, to a float32 update,
+  so with bfloat16 activations its graph does not build; here the decay
+  reads the variable as float32.
+  """
+
+  def apply_grad(self, grad, var):
+    if grad is None:
+      return []
+    grad = mtf.to_float(grad)
+    m, v = (mtf.get_variable(var.mesh, f"{var.name}/adam_{slot}", var.shape,
+                             initializer=tf.zeros_initializer(),
+                             trainable=False) for slot in ("m", "v"))
+    next_m = self.beta_1 * m + (1.0 - self.beta_1) * grad
+    next_v = self.beta_2 * v + (1.0 - self.beta_2) * mtf.square(grad)
+    update = next_m / (mtf.sqrt(next_v) + self.epsilon)
+    if self._do_use_weight_decay(var.name):
+      update += self.weight_decay_rate * mtf.to_float(var.value)
+    return [mtf.assign_sub(var, self.learning_rate * update),
+            mtf.assign(m, next_m), mtf.assign(v, next_v)]
+
+
 @gin.configurable
 def make_optimizer(learning_rate, name="adam", weight_decay_rate=0.01,
                    beta_1=0.9, beta_2=0.999, epsilon=1e-6):
@@ -47,7 +74,7 @@ def make_optimizer(learning_rate, name="adam", weight_decay_rate=0.01,
     learning_rate: tf scalar (from learning_rate_schedule).
   """
   if name == "adam":
-    return mtf.optimize.AdamWeightDecayOptimizer(
+    return AdamWeightDecayOptimizer(
         learning_rate=learning_rate, weight_decay_rate=weight_decay_rate,
         beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
         exclude_from_weight_decay=list(NO_DECAY_PATTERNS))
