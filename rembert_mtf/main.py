@@ -78,6 +78,8 @@ def mesh_from(args):
 COMMANDS = {
     "params": ("rembert_mtf.accounting",
                "parameter counts and bytes per device", ("gin", "mesh")),
+    "plan": ("rembert_mtf.planner", "memory, FLOPs and step time per core of "
+             "a pod run, and whether it fits", ("gin", "mesh")),
     "tasks": ("rembert_mtf.registry", "list registered tasks and mixtures",
               ("gin",)),
     "vocab": ("rembert_mtf.vocab_training", "train a SentencePiece "

@@ -185,13 +185,18 @@ class MeshGraph:
             for n in self._placeholders}
     return self.session.run({k: self._fetches[k] for k in outputs}, feed)
 
-  def train_step(self, features):
-    """One optimizer step (graph built with trainable=True); returns outputs."""
+  def train_step(self, features, options=None, run_metadata=None):
+    """One optimizer step (graph built with trainable=True); returns outputs.
+
+    Args:
+      options, run_metadata: tf.RunOptions / tf.RunMetadata, for profiling.
+    """
     feed = {self._placeholders[n]: np.asarray(features[n])
             for n in self._placeholders}
     fetches = {k: v for k, v in self._fetches.items()
                if not k.startswith("grad/")}
-    return self.session.run([fetches, self._train_op], feed)[0]
+    return self.session.run([fetches, self._train_op], feed, options=options,
+                            run_metadata=run_metadata)[0]
 
   def gradient_names(self):
     return [k for k in self._fetches if k.startswith("grad/")]
