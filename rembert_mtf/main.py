@@ -103,6 +103,8 @@ COMMANDS = {
     "export-hf": ("rembert_mtf.checkpoints.cli", "write a model_dir as a "
                   "transformers folder", ()),
     "embed": ("rembert_mtf.embed", "final hidden states of lines of text", ()),
+    "server": ("rembert_mtf.cluster", "serve one task of a TF cluster for "
+               "`train --cluster` (see README)", ("gin",)),
 }
 FLAG_GROUPS = {"gin": _gin_flags, "mesh": _mesh_flags}
 

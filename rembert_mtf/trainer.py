@@ -1,9 +1,10 @@
 """Training, evaluation and prediction through an Estimator, as t5's Mesh TF trainer.
 
   seqio task/mixture --input_fn--> padded batches --model_fn--> mtf graph on a
-  mesh (placement mesh over N virtual CPU devices here; the SIMD mesh on
-  TPU) --Lowering--> Estimator step --> checkpoint (master variables by
-  name, optimizer slots, global_step) --> eval / predictions.
+  mesh (placement mesh over N virtual CPU devices here, or over the tasks of
+  a TF cluster with --cluster, see cluster.py; the SIMD mesh on TPU)
+  --Lowering--> Estimator step --> checkpoint (master variables by name,
+  optimizer slots, global_step) --> eval / predictions.
 
 Everything a run needs is bound in gin under `trainer.*`, `RemBertConfig.*`,
 `partitioning.mesh.*`, `learning_rate_schedule.*` and `make_optimizer.*`.
@@ -24,6 +25,7 @@ from tensorflow_estimator.python.estimator import estimator as estimator_lib
 from tensorflow_estimator.python.estimator import model_fn as model_fn_lib
 from tensorflow_estimator.python.estimator import run_config as run_config_lib
 
+from rembert_mtf import cluster as cluster_lib
 from rembert_mtf import compat
 from rembert_mtf import feature_converters
 from rembert_mtf import heads
@@ -165,9 +167,16 @@ def _restore_from_init_checkpoint(init_checkpoint):
   tf.train.init_from_checkpoint(init_checkpoint, assignment)
 
 
-def make_model_fn(model_config, trainer_config, mesh_shape, layout, model_dir):
-  """An Estimator model_fn running the model on a placement mesh."""
+def make_model_fn(model_config, trainer_config, mesh_shape, layout, model_dir,
+                  cluster=None):
+  """An Estimator model_fn running the model on a placement mesh.
+
+  The mesh's devices are this process's virtual CPUs, or with `cluster` (a
+  cluster.Cluster) those of every task of the TF cluster.
+  """
   head = heads.get_head(trainer_config.head)
+  devices = (cluster.devices() if cluster else
+             partitioning.cpu_devices(trainer_config.num_devices))
   shape = partitioning.parse_mesh_shape(mesh_shape)
   rules = partitioning.parse_layout(layout)
 
@@ -186,8 +195,7 @@ def make_model_fn(model_config, trainer_config, mesh_shape, layout, model_dir):
       updates, metrics["gradient_norm"] = optimizers.update_ops(
           loss, graph, learning_rate)
     partitioning.check_tensor_layouts(graph, shape, rules)
-    impl = partitioning.placement_mesh_impl(
-        shape, rules, partitioning.cpu_devices(trainer_config.num_devices))
+    impl = partitioning.placement_mesh_impl(shape, rules, devices)
     lowering = mtf.Lowering(graph, {mesh: impl})
     tf_loss = tf.cast(lowering.export_to_tf_tensor(loss), tf.float32)
     tf_metrics = {k: tf.cast(lowering.export_to_tf_tensor(v), tf.float32)
@@ -357,19 +365,47 @@ def _duration(seconds):
 # ----------------------------------------------------------------------------
 
 
+class _MasterRunConfig(run_config_lib.RunConfig):
+  """A RunConfig whose sessions run on a given master (a grpc target).
+
+  RunConfig takes a remote master only from TF_CONFIG, and a TF_CONFIG
+  cluster would put the Estimator in replicated (chief/worker/ps) training;
+  here one client runs one graph, placed on the tasks by the mesh.
+  """
+
+  def __init__(self, master, **kwargs):
+    super().__init__(**kwargs)
+    self._remote_master = master
+
+  @property
+  def master(self):
+    return self._remote_master
+
+  @property
+  def evaluation_master(self):
+    return self._remote_master
+
+
 def make_estimator(model_dir, model_config, trainer_config, mesh_shape,
-                   layout):
-  """A tf.estimator.Estimator over the placement mesh."""
-  run_config = run_config_lib.RunConfig(
+                   layout, cluster=None):
+  """A tf.estimator.Estimator over the placement mesh (of `cluster`'s tasks
+  if given: see cluster.py)."""
+  kwargs = dict(
       model_dir=model_dir, tf_random_seed=trainer_config.seed,
       # Checkpoints, summaries and step counts come from our own hooks.
       save_checkpoints_steps=None, save_checkpoints_secs=None,
-      save_summary_steps=None, log_step_count_steps=None,
-      session_config=partitioning.cpu_session_config(
-          trainer_config.num_devices, optimize_graph=False))
+      save_summary_steps=None, log_step_count_steps=None)
+  if cluster:
+    run_config = _MasterRunConfig(
+        cluster_lib.connect(cluster),
+        session_config=cluster_lib.session_config(), **kwargs)
+  else:
+    run_config = run_config_lib.RunConfig(
+        session_config=partitioning.cpu_session_config(
+            trainer_config.num_devices, optimize_graph=False), **kwargs)
   return estimator_lib.Estimator(
       model_fn=make_model_fn(model_config, trainer_config, mesh_shape, layout,
-                             model_dir),
+                             model_dir, cluster),
       config=run_config)
 
 
@@ -436,20 +472,26 @@ def write_operative_config(model_dir):
   tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
 
 
-def train(model_dir, model_config, trainer_config, mesh_shape, layout):
-  """Trains to trainer.train_steps, resuming from model_dir's checkpoint."""
+def train(model_dir, model_config, trainer_config, mesh_shape, layout,
+          cluster=None):
+  """Trains to trainer.train_steps, resuming from model_dir's checkpoint.
+
+  With `cluster` (a cluster.Cluster) the mesh spans its tasks' devices.
+  """
   check_run(model_config, trainer_config, mesh_shape, layout)
   check_checkpoint_matches(model_dir, model_config, trainer_config,
                            mesh_shape, layout)
   check_vocabulary(model_config, trainer_config.mixture_or_task_name)
   start = checkpoint_step(model_dir)
+  if cluster and start < trainer_config.train_steps:
+    cluster_lib.connect(cluster)  # an unreachable task fails before writing
   write_operative_config(model_dir)
   if start >= trainer_config.train_steps:
     print(f"{model_dir} is already at step {start} >= trainer.train_steps = "
           f"{trainer_config.train_steps}; nothing to do.")
     return
   estimator = make_estimator(model_dir, model_config, trainer_config,
-                             mesh_shape, layout)
+                             mesh_shape, layout, cluster)
   every = trainer_config.eval_every_steps
   stops = (list(range(start - start % every + every,
                       trainer_config.train_steps, every)) if every else [])
@@ -457,7 +499,7 @@ def train(model_dir, model_config, trainer_config, mesh_shape, layout):
     _train_until(estimator, trainer_config, model_dir, stop)
     if every:
       keep_if_best(model_dir, model_config, trainer_config, mesh_shape,
-                   layout)
+                   layout, cluster)
 
 
 def _train_until(estimator, trainer_config, model_dir, stop):
@@ -472,7 +514,8 @@ def _train_until(estimator, trainer_config, model_dir, stop):
     raise non_finite_loss(model_dir, float("nan")) from e
 
 
-def keep_if_best(model_dir, model_config, trainer_config, mesh_shape, layout):
+def keep_if_best(model_dir, model_config, trainer_config, mesh_shape, layout,
+                 cluster=None):
   """Scores the latest checkpoint; copies it to model_dir/best if best so far.
 
   Returns:
@@ -485,7 +528,8 @@ def keep_if_best(model_dir, model_config, trainer_config, mesh_shape, layout):
   scores = evaluation.evaluate_mixture(
       trainer_config.eval_mixture_name,
       lambda task, split: predict(model_dir, model_config, trainer_config,
-                                  mesh_shape, layout, task, split, latest),
+                                  mesh_shape, layout, task, split, latest,
+                                  cluster),
       trainer_config.eval_split)
   metric = trainer_config.best_metric
   values = [v[metric] for v in scores.values() if metric in v]
@@ -516,14 +560,14 @@ def keep_if_best(model_dir, model_config, trainer_config, mesh_shape, layout):
 
 
 def predict(model_dir, model_config, trainer_config, mesh_shape, layout,
-            name, split, checkpoint_path=None):
+            name, split, checkpoint_path=None, cluster=None):
   """Yields one prediction dict per real example of task `name`."""
   check_run(model_config, trainer_config, mesh_shape, layout)
   if not (checkpoint_path or tf.train.latest_checkpoint(model_dir)):
     raise FileNotFoundError(f"no checkpoint in {model_dir}; train first or "
                             "pass the --model_dir of a trained model.")
   estimator = make_estimator(model_dir, model_config, trainer_config,
-                             mesh_shape, layout)
+                             mesh_shape, layout, cluster)
   for prediction in estimator.predict(
       input_fn=lambda params: dataset(trainer_config, name, split,
                                       training=False),
@@ -542,6 +586,7 @@ def add_arguments(parser, command):
                       help="checkpoints, operative config and summaries")
   parser.add_argument("--num_devices", type=int, default=None,
                       help="virtual CPU devices (default trainer.num_devices)")
+  cluster_lib.add_cluster_arguments(parser)
   parser.add_argument("--tpu", default=None, help="TPU name (not supported "
                       "in this build: see README)")
   parser.add_argument("--tpu_zone", default=None)
@@ -624,6 +669,10 @@ def finetuning_run(model_dir, trainer_config):
 def main(args):
   """Dispatches train, finetune and predict."""
   model_config, trainer_config, shape, layout = load_run_config(args)
+  cluster = cluster_lib.from_args(args, trainer_config.num_devices, shape)
+  if cluster:
+    trainer_config = dataclasses.replace(trainer_config,
+                                         num_devices=cluster.num_devices)
   if args.command in ("train", "finetune"):
     if args.command == "finetune" and trainer_config.head == "mlm":
       raise ValueError("finetune needs a task head: bind `trainer.head` to "
@@ -631,13 +680,14 @@ def main(args):
     model_dir = args.model_dir
     if args.command == "finetune":
       model_dir, trainer_config = finetuning_run(model_dir, trainer_config)
-    train(model_dir, model_config, trainer_config, shape, layout)
+    train(model_dir, model_config, trainer_config, shape, layout, cluster)
     return
   import json  # pylint: disable=g-import-not-at-top
   count = 0
   with tf.io.gfile.GFile(args.out + ".tmp", "w") as f:
     for prediction in predict(args.model_dir, model_config, trainer_config,
-                              shape, layout, args.task, args.split):
+                              shape, layout, args.task, args.split,
+                              cluster=cluster):
       f.write(json.dumps({k: _jsonable(v) for k, v in prediction.items()})
               + "\n")
       count += 1
