@@ -26,5 +26,13 @@ test-slow: venv
 demo: venv
 	$(VENV)/bin/rembert-mtf demo --model_dir=$${MODEL_DIR:-/tmp/rembert_mtf_demo}
 
+# Benchmarks print figures and write bench/results/*.md|json (~15 minutes;
+# run on a quiet machine: they alternate contenders but share its cores).
+bench: venv
+	PYTHONPATH=. $(PY) -m bench.throughput
+	PYTHONPATH=. $(PY) -m bench.input_pipeline
+	PYTHONPATH=. $(PY) -m bench.profile_step
+	PYTHONPATH=. $(PY) -m bench.full_size
+
 clean:
 	rm -rf $(VENV) build *.egg-info

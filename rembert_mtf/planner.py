@@ -415,9 +415,7 @@ def _advice(result, hbm_bytes):
     tips.append(f"at most {fitting} examples per core (now "
                 f"{result.examples_per_core}): more cores on the batch axis "
                 "or a smaller batch")
-  # Not with Adam: mtf's AdamWeightDecayOptimizer adds the bfloat16
-  # variable value to its float32 update, and the graph does not build.
-  if result.activation_dtype != "bfloat16" and not adam:
+  if result.activation_dtype != "bfloat16":
     tips.append("RemBertConfig.activation_dtype = 'bfloat16' (halves "
                 "activations and gradients)")
   return "; or ".join(tips) or (
