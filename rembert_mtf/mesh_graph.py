@@ -113,7 +113,7 @@ class MeshGraph:
     impl = partitioning.placement_mesh_impl(
         mesh_shape, layout_rules,
         partitioning.cpu_devices(self._num_devices))
-    lowering = mtf.Lowering(mtf_graph, {mesh: impl})
+    lowering = partitioning.lower(mtf_graph, mesh, impl)
     self._fetches = {k: lowering.export_to_tf_tensor(v)
                      for k, v in outputs.items()}
     if trainable:

@@ -196,7 +196,7 @@ def make_model_fn(model_config, trainer_config, mesh_shape, layout, model_dir,
           loss, graph, learning_rate)
     partitioning.check_tensor_layouts(graph, shape, rules)
     impl = partitioning.placement_mesh_impl(shape, rules, devices)
-    lowering = mtf.Lowering(graph, {mesh: impl})
+    lowering = partitioning.lower(graph, mesh, impl)
     tf_loss = tf.cast(lowering.export_to_tf_tensor(loss), tf.float32)
     tf_metrics = {k: tf.cast(lowering.export_to_tf_tensor(v), tf.float32)
                   for k, v in metrics.items()}
