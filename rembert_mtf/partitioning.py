@@ -139,9 +139,14 @@ def lower(mtf_graph, mesh, impl):
   On one device the variables are not stacked: mtf gives a stacked variable
   a slice variable of its own beside the master, which doubles the memory
   of the variables and Adam slots (the full RemBERT's step did not fit in
-  24 GB that way); unstacked, each master is its own slice.
+  24 GB that way); unstacked, each master is its own slice. Operations
+  that name variables directly (the fused Adam update) need them unstacked
+  on any mesh.
   """
-  return mtf.Lowering(mtf_graph, {mesh: impl}, autostack=impl.size > 1)
+  unstacked = any(getattr(op, "reads_variables_directly", False)
+                  for op in mtf_graph.operations)  # optimizers.FusedAdamUpdate
+  return mtf.Lowering(mtf_graph, {mesh: impl},
+                      autostack=impl.size > 1 and not unstacked)
 
 
 def bytes_per_device(mesh_shape, layout_rules, shape, bytes_per_element=4):
