@@ -1,8 +1,10 @@
 """Synthetic multilingual data and the demo tasks registered over it."""
 
 import collections
+import dataclasses
 import hashlib
 import os
+import random
 import subprocess
 import sys
 
@@ -128,7 +130,7 @@ def test_passive_and_plural_are_suffixes(languages):
   assert lang.word("see") + lang.passive_suffix in text.split()
 
 
-def test_only_digits_and_punctuation_are_shared_words(corpus):
+def test_only_digits_punctuation_and_names_are_shared_words(corpus):
   report = synthetic.lexical_overlap(corpus)
   for pair, shared in report["shared_words"].items():
     assert set(shared) == synthetic.SHARED_TOKENS, pair
@@ -149,14 +151,82 @@ def demo_spm(tmp_path_factory, corpus):
   return prefix + ".model"
 
 
-def test_sentencepiece_shares_only_digit_and_punctuation_pieces(corpus,
-                                                               demo_spm):
+def test_sentencepiece_shares_only_pieces_of_shared_tokens(corpus, demo_spm):
   report = synthetic.lexical_overlap(corpus, demo_spm)
   allowed = set("".join(synthetic.SHARED_TOKENS)) | {"\u2581"}
+  name_pieces = {"\u2581" + name for name in synthetic.NAMES}
   for pair, shared in report["shared_pieces"].items():
     assert shared, pair  # "." at least: the check below is not vacuous
     assert all(set(piece) <= allowed for piece in shared), (pair, shared)
-    assert report["piece_overlap"][pair] < 0.05, pair
+    # Each name is one whole piece, shared by every language.
+    assert name_pieces <= set(shared), (pair, shared)
+    others = len(set(shared) - name_pieces) / len(shared)
+    assert report["piece_overlap"][pair] * others < 0.05, pair
+    assert report["piece_overlap"][pair] < 0.08, pair
+
+
+# ------------------------------------------------------------------ names ---
+
+
+def test_names_are_shared_and_tied_to_their_topic(corpus, languages):
+  """Every name occurs, spelled the same, in every language's documents:
+  a person name right after a person noun, a place name after a nature
+  place; names share no letter with any language's words."""
+  nature_places = set(synthetic.TOPICS["nature"][1])
+  assert set(synthetic.NAMES) <= synthetic.SHARED_TOKENS
+  for code, docs in corpus.items():
+    letters = set("".join(languages[code].surface_forms()))
+    assert not set("".join(synthetic.NAMES)) & letters, code
+    found = collections.Counter()
+    for line in (l for d in docs for l in d.split("\n")):
+      glossed = synthetic.gloss(languages[code], line)
+      for i, token in enumerate(glossed):
+        if token in synthetic.PERSON_NAMES:
+          assert glossed[i - 1] in synthetic.PERSON, (code, line)
+        elif token in synthetic.PLACE_NAMES:
+          assert glossed[i - 1] in nature_places, (code, line)
+        found[token] += token in synthetic.NAMES
+    assert set(found) >= set(synthetic.NAMES), (code, found)
+    lines = sum(d.count("\n") + 1 for d in docs)
+    named = sum(any(w in synthetic.NAMES for w in synthetic.words_of(l))
+                for d in docs for l in d.split("\n"))
+    # A fraction of sentences: names anchor, they do not dominate.
+    assert 0.2 < named / lines < 0.5, (code, named / lines)
+
+
+def test_names_only_add_appositions_to_the_documents():
+  num_named = 0
+  for i in range(50):
+    plain = synthetic.random_document(random.Random(i))
+    named = synthetic.random_document(random.Random(i), random.Random(-i))
+    unnamed = [dataclasses.replace(
+        c, place_name=None, agent=dataclasses.replace(c.agent, name=None),
+        patient=c.patient and dataclasses.replace(c.patient, name=None))
+               for c in named]
+    assert unnamed == plain
+    num_named += named != plain
+  assert num_named > 10
+
+
+def _labelled_texts(code):
+  """Every text of the demo's topic and pair tasks in `code` (train: the
+  fine-tuning language only)."""
+  splits = ("validation", "test") + (("train",) if code == "lang_a" else ())
+  for split in splits:
+    for ex in synthetic.generate_topic_classification(
+        split, demo.TOPIC_TEXTS[split], code, 0):
+      yield ex["sentence"]
+    for ex in synthetic.generate_classification(split, demo.PAIRS[split],
+                                                code, 0):
+      yield ex["sentence1"]
+      yield ex["sentence2"]
+
+
+def test_no_labelled_example_contains_a_name():
+  for code in LANGS:
+    for text in _labelled_texts(code):
+      assert not any(ch.isupper() for ch in text), (code, text)
+      assert not set(synthetic.words_of(text)) & set(synthetic.NAMES)
 
 
 # ------------------------------------------------------------------- task ---
