@@ -5,8 +5,8 @@ beta1 0.9, beta2 0.999, eps 1e-6, decoupled weight decay 0.01 (not on
 LayerNorm or biases), global-norm clipping at 1.0, learning rate 2e-4 with
 15,000 linear warm-up steps then linear decay. The update rules are
 mesh_tensorflow's: AdamWeightDecayOptimizer (BERT's Adam without bias
-correction; subclassed below so bfloat16 activations build, and run by
-default as TensorFlow's fused Adam kernel) and mtf.optimize.AdafactorOptimizer.
+correction; subclassed below so bfloat16 activations build, and optionally
+run as TensorFlow's fused Adam kernel) and mtf.optimize.AdafactorOptimizer.
 """
 
 import gin
@@ -127,14 +127,15 @@ class FusedAdamUpdate(mtf.Operation):
 
 @gin.configurable
 def make_optimizer(learning_rate, name="adam", weight_decay_rate=0.01,
-                   beta_1=0.9, beta_2=0.999, epsilon=1e-6, fused=True):
+                   beta_1=0.9, beta_2=0.999, epsilon=1e-6, fused=False):
   """An mtf optimizer: "adam" (decoupled weight decay) or "adafactor".
 
   Args:
     learning_rate: tf scalar (from learning_rate_schedule).
-    fused: Adam as TensorFlow's fused kernel (FusedAdamUpdate): x1.08 on the
-      small benchmark step and no update temporaries; rounding differs from
-      mtf's update (False) in the last bits.
+    fused: Adam as TensorFlow's fused kernel (FusedAdamUpdate): x1.08 and
+      x0.99 on the small benchmark step in two runs, no update temporaries,
+      but no variable stacking on meshes (slower graph building); rounding
+      differs from mtf's update in the last bits.
   """
   if name == "adam":
     return AdamWeightDecayOptimizer(

@@ -180,16 +180,15 @@ def test_one_hot_gather_counts_as_lookup():
 def test_ffn_flops_of_the_model_are_a_hand_count():
   # Only the two FFN matmuls involve d_ff: forward 2 x 2BLHF, backward
   # twice that (gradients of the kernel and of the input). The update adds
-  # one elementwise product per d_ff parameter that mtf writes as an einsum:
-  # clipping's g * scale (the default fused Adam is one TensorFlow kernel,
-  # not an mtf einsum).
+  # two elementwise products per d_ff parameter, which mtf also writes as
+  # einsums: clipping's g * scale and Adam's m / (sqrt(v) + eps).
   b, l, layers = BATCH.batch_size, BATCH.sequence_length, 1
   small = _config(num_layers=layers)
   large = dataclasses.replace(small, intermediate_size=2 *
                               small.intermediate_size)
   h, extra_ff = small.hidden_size, small.intermediate_size
   matmuls = 2 * (2 * b * l * h * extra_ff) * layers
-  update = 2 * extra_ff * (2 * h + 1) * layers  # kernels and bias
+  update = 2 * 2 * extra_ff * (2 * h + 1) * layers  # kernels and bias
   for training, expected in ((False, matmuls), (True, 3 * matmuls + update)):
     delta = (planner.step_flops(large, BATCH, training=training).model -
              planner.step_flops(small, BATCH, training=training).model)
