@@ -1,5 +1,6 @@
 """Shared fixtures: a small SentencePiece model trained on generated text."""
 
+import contextlib
 import os
 import random
 
@@ -34,3 +35,17 @@ def spm_path(tmp_path_factory):
   """Path of a 256-piece unigram model: pad 0, unk 1, [CLS] 2, [SEP] 3, [MASK] 4."""
   return write_sentencepiece_model(
       os.path.join(str(tmp_path_factory.mktemp("spm")), "tiny"))
+
+
+@contextlib.contextmanager
+def bound_vocabulary(spm_file):
+  """Binds `get_vocabulary` to spm_file; yields it; restores gin after."""
+  import gin  # pylint: disable=g-import-not-at-top
+  from rembert_mtf import vocabulary  # pylint: disable=g-import-not-at-top
+  saved = gin.config_str()
+  gin.bind_parameter("get_vocabulary.sentencepiece_model_file", spm_file)
+  try:
+    yield vocabulary.get_vocabulary()
+  finally:
+    gin.clear_config()
+    gin.parse_config(saved)

@@ -16,6 +16,7 @@ from rembert_mtf import feature_converters
 from rembert_mtf import preprocessors
 from rembert_mtf import vocabulary
 from rembert_mtf.tasks import pretraining
+from tests.conftest import bound_vocabulary
 
 LENGTHS = {"input_ids": 64, "masked_lm_positions": 10}
 
@@ -23,11 +24,8 @@ LENGTHS = {"input_ids": 64, "masked_lm_positions": 10}
 @pytest.fixture
 def gin_vocab(spm_path):
   """Binds the test SentencePiece model; restores gin afterwards."""
-  saved = gin.config_str()
-  gin.bind_parameter("get_vocabulary.sentencepiece_model_file", spm_path)
-  yield vocabulary.get_vocabulary(spm_path)
-  gin.clear_config()
-  gin.parse_config(saved)
+  with bound_vocabulary(spm_path) as vocab:
+    yield vocab
 
 
 def test_language_tables_match_this_tfds():

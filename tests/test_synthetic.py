@@ -8,7 +8,6 @@ import random
 import subprocess
 import sys
 
-import gin
 import numpy as np
 import pytest
 import seqio
@@ -19,6 +18,7 @@ from sklearn.linear_model import LogisticRegression
 from rembert_mtf import synthetic
 from rembert_mtf import vocabulary
 from rembert_mtf.tasks import demo
+from tests.conftest import bound_vocabulary
 
 LANGS = synthetic.language_codes()
 # Gloss symbols that only voice, fronting or the discourse marker add.
@@ -416,11 +416,8 @@ def test_files_round_trip(tmp_path):
 
 @pytest.fixture
 def gin_demo_vocab(demo_spm):
-  saved = gin.config_str()
-  gin.bind_parameter("get_vocabulary.sentencepiece_model_file", demo_spm)
-  yield vocabulary.get_vocabulary()
-  gin.clear_config()
-  gin.parse_config(saved)
+  with bound_vocabulary(demo_spm) as vocab:
+    yield vocab
 
 
 def test_demo_tasks_and_mixtures_are_registered():

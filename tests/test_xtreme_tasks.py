@@ -13,8 +13,8 @@ import tensorflow_datasets as tfds
 
 from rembert_mtf import finetune_preprocessors as fp
 from rembert_mtf import registry
-from rembert_mtf import vocabulary
 from rembert_mtf.tasks import xtreme
+from tests.conftest import bound_vocabulary
 
 XNLI_LANGS = "ar bg de el en es fr hi ru sw th tr ur vi zh".split()
 PAWSX_LANGS = "de en es fr ja ko zh".split()
@@ -39,11 +39,8 @@ CLS, SEP = 2, 3
 @pytest.fixture(scope="module")
 def vocab(spm_path):
   """Binds the gin vocabulary the tasks resolve to the test model."""
-  saved = gin.config_str()
-  gin.bind_parameter("get_vocabulary.sentencepiece_model_file", spm_path)
-  yield vocabulary.get_vocabulary()
-  gin.clear_config()
-  gin.parse_config(saved)
+  with bound_vocabulary(spm_path) as vocab:
+    yield vocab
 
 
 @pytest.fixture(autouse=True)
