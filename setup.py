@@ -53,5 +53,5 @@ setuptools.setup(
     extras_require={
         "test": ["torch==2.13.0", "transformers==5.24.0", "pytest"],
     },
-    entry_points={"console_scripts": ["rembert-mtf=rembert_mtf.main:run"]},
+    entry_points={"console_scripts": ["rembert-mtf=rembert_mtf.cli.main:run"]},
 )

@@ -18,11 +18,11 @@ import numpy as np
 
 from bench import common
 from bench import throughput
-from rembert_mtf import gin_config
-from rembert_mtf import mesh_graph
-from rembert_mtf import modeling
-from rembert_mtf import planner
-from rembert_mtf import preprocessors
+from rembert_mtf.cli import gin_config
+from rembert_mtf.model import mesh_graph
+from rembert_mtf.model import modeling
+from rembert_mtf.planning import planner
+from rembert_mtf.data import preprocessors
 
 
 def run(steps, batch_size, sequence_length, optimizer, log=print):

@@ -26,12 +26,12 @@ import numpy as np
 from bench import common
 from bench import throughput
 from rembert_mtf import compat
-from rembert_mtf import gin_config
-from rembert_mtf import mesh_graph
-from rembert_mtf import modeling
-from rembert_mtf import preprocessors
-from rembert_mtf import trainer
-from rembert_mtf import vocab_training
+from rembert_mtf.cli import gin_config
+from rembert_mtf.model import mesh_graph
+from rembert_mtf.model import modeling
+from rembert_mtf.data import preprocessors
+from rembert_mtf.training import trainer
+from rembert_mtf.data import vocab_training
 
 tf = compat.tf
 

@@ -14,9 +14,9 @@ import collections
 from bench import common
 from bench import throughput
 from rembert_mtf import compat
-from rembert_mtf import gin_config
-from rembert_mtf import mesh_graph
-from rembert_mtf import modeling
+from rembert_mtf.cli import gin_config
+from rembert_mtf.model import mesh_graph
+from rembert_mtf.model import modeling
 
 tf = compat.tf
 

@@ -35,11 +35,11 @@ import numpy as np
 
 from bench import common
 from rembert_mtf import compat
-from rembert_mtf import gin_config
-from rembert_mtf import mesh_graph
-from rembert_mtf import modeling
-from rembert_mtf import partitioning
-from rembert_mtf import planner
+from rembert_mtf.cli import gin_config
+from rembert_mtf.model import mesh_graph
+from rembert_mtf.model import modeling
+from rembert_mtf.model import partitioning
+from rembert_mtf.planning import planner
 
 mtf = compat.mtf
 tf = compat.tf

@@ -1,4 +1,4 @@
-"""Demo tasks over the synthetic languages (`rembert_mtf.synthetic`).
+"""Demo tasks over the synthetic languages (`rembert_mtf.data.synthetic`).
 
 The demo is a miniature of RemBERT's protocol: masked-LM pre-training on
 every language with smoothed rates, fine-tuning on the first language only,
@@ -49,10 +49,10 @@ import gin
 import seqio
 import tensorflow.compat.v2 as tf
 
-from rembert_mtf import finetune_preprocessors as fp
-from rembert_mtf import preprocessors
-from rembert_mtf import synthetic
-from rembert_mtf import vocabulary
+from rembert_mtf.data import finetune_preprocessors as fp
+from rembert_mtf.data import preprocessors
+from rembert_mtf.data import synthetic
+from rembert_mtf.data import vocabulary
 
 LANGUAGES = synthetic.language_codes(synthetic.DEFAULT_NUM_LANGUAGES)
 TRAIN_LANGUAGE = LANGUAGES[0]

@@ -22,8 +22,8 @@ import gin
 import seqio
 import tensorflow as tf
 
-from rembert_mtf import preprocessors
-from rembert_mtf import vocabulary
+from rembert_mtf.data import preprocessors
+from rembert_mtf.data import vocabulary
 
 
 @gin.configurable

@@ -33,8 +33,8 @@ from rembert_mtf import compat  # noqa: F401  (first: mesh_tensorflow fix)
 
 import seqio
 
-from rembert_mtf import preprocessors
-from rembert_mtf import vocabulary
+from rembert_mtf.data import preprocessors
+from rembert_mtf.data import vocabulary
 
 # The newest Wikipedia dump tfds 4.9.10 has configs for.
 WIKIPEDIA_DATE = "20230601"

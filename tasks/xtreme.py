@@ -17,8 +17,8 @@ import functools
 
 import seqio
 
-from rembert_mtf import finetune_preprocessors as fp
-from rembert_mtf import vocabulary
+from rembert_mtf.data import finetune_preprocessors as fp
+from rembert_mtf.data import vocabulary
 
 # ----------------------------------------------------------------- tables ----
 

@@ -24,7 +24,7 @@ split; a task keeps its language's examples by the id prefix (ids look like
 "arabic-2387335860751143628-1"). tfds 3.0.0 also has `validation-<lang>`
 splits with the same examples.
 
-Features: see rembert_mtf.qa (unpadded windows plus post-processing
+Features: see rembert_mtf.data.qa (unpadded windows plus post-processing
 metadata). Metrics: {"em", "f1"} over questions, from the windows' logits;
 SQuAD v1.1 scoring for SQuAD, XQuAD and TyDiQA and MLQA's language-aware
 scoring for MLQA, as XTREME's evaluate.py. Bind `qa_scoring.style = "mlqa"`
@@ -37,9 +37,9 @@ import gin
 import seqio
 
 from rembert_mtf import compat  # noqa: F401  (import fix before tensorflow)
-from rembert_mtf import metrics
-from rembert_mtf import qa
-from rembert_mtf import vocabulary
+from rembert_mtf.evaluation import metrics
+from rembert_mtf.data import qa
+from rembert_mtf.data import vocabulary
 import tensorflow as tf  # pylint: disable=g-bad-import-order
 
 XQUAD_LANGUAGES = ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi",

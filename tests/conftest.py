@@ -41,7 +41,7 @@ def spm_path(tmp_path_factory):
 def bound_vocabulary(spm_file):
   """Binds `get_vocabulary` to spm_file; yields it; restores gin after."""
   import gin  # pylint: disable=g-import-not-at-top
-  from rembert_mtf import vocabulary  # pylint: disable=g-import-not-at-top
+  from rembert_mtf.data import vocabulary  # pylint: disable=g-import-not-at-top
   saved = gin.config_str()
   gin.bind_parameter("get_vocabulary.sentencepiece_model_file", spm_file)
   try:

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from rembert_mtf import mesh_graph
-from rembert_mtf import modeling
+from rembert_mtf.model import mesh_graph
+from rembert_mtf.model import modeling
 
 
 def tiny_config(**overrides):

@@ -11,8 +11,8 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
-from rembert_mtf import preprocessors
-from rembert_mtf import vocabulary
+from rembert_mtf.data import preprocessors
+from rembert_mtf.data import vocabulary
 
 SYLLABLES = ["ka", "lo", "mi", "ne", "su", "ta", "ri", "po"]
 

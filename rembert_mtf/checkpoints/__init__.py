@@ -1,1 +1,0 @@
-"""Checkpoint interop: names and layouts of other releases of the model."""

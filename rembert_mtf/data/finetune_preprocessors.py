@@ -1,0 +1,407 @@
+"""Encoder fine-tuning features for sentence-pair and token classification.
+
+Outputs are UNPADDED, variable-length features; the encoder feature converter
+pads them and adds `input_mask`.
+
+Sentence (pair) classification, one example per input:
+  input_ids       int32 [n]  [CLS] a [SEP] b [SEP]  (or [CLS] a [SEP])
+  token_type_ids  int32 [n]  0 over [CLS] a [SEP], 1 over b [SEP]
+  label           int32 []   class id
+
+Token classification, one or more examples per sentence:
+  input_ids       int32 [n]  [CLS] pieces of consecutive words [SEP]
+  token_type_ids  int32 [n]  zeros
+  labels          int32 [n]  tag id on each word's FIRST piece, -1 elsewhere
+  sentence_id     int32 []   index of the sentence in the input stream
+  word_offset     int32 []   index in the sentence of this sequence's 1st word
+  num_words       int32 []   number of words in this sequence
+A sentence whose pieces do not fit in one sequence is split at word
+boundaries into several sequences, so every word is predicted and scored
+exactly once; `chunk_word_tags` + `reassemble_sentences` undo the split. A
+single word with more pieces than fit is truncated to its first pieces (its
+label sits on the first piece, so it is still scored).
+
+Examples that cannot be converted (tokens and tags of different lengths, an
+XNLI language missing from the example) are dropped, logged and counted in
+`skip_counts()`, never raised.
+"""
+
+# pylint: disable=g-bad-import-order,wrong-import-order
+from rembert_mtf import compat  # noqa: F401  (first: mesh_tensorflow fix)
+
+import collections
+import dataclasses
+import functools
+from typing import Any, Mapping, Sequence
+
+from absl import logging
+import numpy as np
+import seqio
+import tensorflow as tf
+import tensorflow_datasets as tfds
+import tensorflow_text as tf_text
+
+from rembert_mtf.data import vocabulary as vocabulary_lib
+
+# Which label a piece gets when the loss and the metrics must ignore it.
+IGNORE_LABEL = -1
+TOKEN_METADATA_KEYS = ("sentence_id", "word_offset", "num_words")
+
+_SKIPPED = collections.Counter()
+
+
+def _input_vocabulary(output_features):
+  """The concrete vocabulary of the `input_ids` output feature."""
+  vocab = output_features["input_ids"].vocabulary
+  # Any deferred vocabulary with resolve() (this project has a few) works.
+  return vocab.resolve() if hasattr(type(vocab), "resolve") else vocab
+
+
+def _max_length(sequence_length, specials):
+  """Room for pieces in a sequence of sequence_length["input_ids"]."""
+  length = (sequence_length or {}).get("input_ids")
+  if not length or length <= specials:
+    raise ValueError(
+        f"sequence_length['input_ids'] must be more than {specials} (the "
+        f"[CLS]/[SEP] tokens); got {length}.")
+  return length - specials
+
+
+# ----------------------------------------------------------- skip counter ----
+
+
+def skip_counts() -> Mapping[str, int]:
+  """Examples dropped so far, by the `skip_key` their preprocessor was given."""
+  return dict(_SKIPPED)
+
+
+def reset_skip_counts():
+  _SKIPPED.clear()
+
+
+def _log_skip(key, reason):
+  _SKIPPED[key.numpy().decode()] += 1
+  logging.warning("%s: skipped example (%s)", key.numpy().decode(),
+                  reason.numpy().decode())
+  return True
+
+
+def _keep_or_count(ok, skip_key, reason):
+  """True if `ok`; otherwise logs and counts a skip and returns False."""
+  def skip():
+    logged = tf.py_function(_log_skip, [skip_key, reason], Tout=tf.bool)
+    return tf.logical_not(logged)
+  return tf.cond(ok, lambda: tf.constant(True), skip)
+
+
+# ----------------------------------------------------- sentence (pair) -------
+
+
+def pair_classification(dataset, sequence_length, output_features):
+  """[CLS] text_a [SEP] text_b [SEP] with segment ids, longer side cut first.
+
+  Args:
+    dataset: examples with string `text_a`, `text_b` and integer `label`.
+    sequence_length: {"input_ids": max length including the 3 specials}.
+    output_features: needs "input_ids" (its vocabulary tokenizes).
+  Returns:
+    a dataset of {input_ids, token_type_ids, label}; see the module doc.
+  """
+  return _classification(dataset, sequence_length, output_features,
+                         ("text_a", "text_b"))
+
+
+def single_sentence_classification(dataset, sequence_length, output_features):
+  """[CLS] text_a [SEP] with zero segment ids; as `pair_classification`."""
+  return _classification(dataset, sequence_length, output_features,
+                         ("text_a",))
+
+
+def _classification(dataset, sequence_length, output_features, text_keys):
+  vocab = _input_vocabulary(output_features)
+  tokens = vocabulary_lib.special_tokens(vocab)
+  # RoundRobinTrimmer hands out the budget one piece per segment in turn,
+  # which is exactly BERT's "trim the longer segment first".
+  trimmer = tf_text.RoundRobinTrimmer(
+      max_seq_length=_max_length(sequence_length, len(text_keys) + 1))
+
+  @seqio.map_over_dataset
+  def encode(ex):
+    segments = [tf.RaggedTensor.from_tensor(vocab.encode_tf(ex[k])[None])
+                for k in text_keys]
+    ids, segment_ids = tf_text.combine_segments(
+        trimmer.trim(segments), start_of_sequence_id=tokens.cls,
+        end_of_segment_id=tokens.sep)
+    return {
+        "input_ids": tf.cast(ids.flat_values, tf.int32),
+        "token_type_ids": tf.cast(segment_ids.flat_values, tf.int32),
+        "label": tf.cast(ex["label"], tf.int32),
+    }
+
+  return encode(dataset)
+
+
+def select_xnli_language(dataset, language, skip_key="xnli"):
+  """One language of an `xnli`/`xtreme_xnli` example as text_a/text_b/label.
+
+  tfds stores `premise` as {language: text} and `hypothesis` as parallel
+  `language`/`translation` lists; examples without `language` in the
+  hypothesis lists are counted and skipped.
+
+  Args:
+    dataset: tfds xnli-format examples.
+    language: e.g. "de".
+    skip_key: name the skips are counted under.
+  Returns:
+    a dataset of {text_a, text_b, label}.
+  """
+  def has_language(ex):
+    hyp = ex["hypothesis"]
+    ok = tf.logical_and(
+        tf.equal(tf.size(hyp["language"]), tf.size(hyp["translation"])),
+        tf.reduce_any(tf.equal(hyp["language"], language)))
+    return _keep_or_count(ok, skip_key, f"no {language} hypothesis")
+
+  @seqio.map_over_dataset
+  def select(ex):
+    hyp = ex["hypothesis"]
+    return {
+        "text_a": ex["premise"][language],
+        "text_b": tf.boolean_mask(hyp["translation"],
+                                  tf.equal(hyp["language"], language))[0],
+        "label": ex["label"],
+    }
+
+  return select(dataset.filter(has_language))
+
+
+# ------------------------------------------------------------- token level ---
+
+
+def token_classification(dataset, sequence_length, output_features,
+                         skip_key="token_classification"):
+  """Word-level tags to first-piece labels, splitting long sentences.
+
+  Args:
+    dataset: examples with `words` (string [w]) and `tags` (int [w]).
+    sequence_length: {"input_ids": max length including [CLS] and [SEP]}.
+    output_features: needs "input_ids" (its vocabulary tokenizes).
+    skip_key: name under which mismatched words/tags examples are counted.
+  Returns:
+    a dataset of {input_ids, token_type_ids, labels, sentence_id,
+    word_offset, num_words}; see the module doc.
+  """
+  vocab = _input_vocabulary(output_features)
+  tokens = vocabulary_lib.special_tokens(vocab)
+  budget = _max_length(sequence_length, 2)
+
+  def numbered(sentence_id, ex):
+    return dict(ex, sentence_id=tf.cast(sentence_id, tf.int32))
+
+  def same_lengths(ex):
+    ok = tf.equal(tf.size(ex["words"]), tf.size(ex["tags"]))
+    reason = tf.strings.format("{} words but {} tags",
+                               (tf.size(ex["words"]), tf.size(ex["tags"])))
+    return _keep_or_count(ok, skip_key, reason)
+
+  def split(ex):
+    return tf.data.Dataset.from_tensor_slices(
+        _split_sentence(ex, vocab, tokens, budget)).map(_unpad)
+
+  # One sentence may become several sequences: map_over_dataset is 1-to-1.
+  return (dataset.enumerate().map(numbered).filter(same_lengths)
+          .flat_map(split))
+
+
+def _word_pieces(words, vocab, unk_id, budget):
+  """Pieces of each word (ragged [w, p]): >= 1 each, at most `budget`."""
+  pieces = tf.cast(vocab.encode_tf(words), tf.int32)
+  # A word SentencePiece reduces to nothing still needs a piece to label.
+  empty = tf.equal(pieces.row_lengths(), 0)
+  filler = tf.RaggedTensor.from_row_lengths(
+      tf.fill([tf.reduce_sum(tf.cast(empty, tf.int32))], unk_id),
+      tf.cast(empty, tf.int64))
+  return tf.concat([pieces, filler], axis=1)[:, :budget]
+
+
+def _chunk_of_each_word(lengths, budget):
+  """Greedy split: a word opens a new chunk when it overflows the current."""
+  def step(state, length):
+    chunk, used = state[0], state[1]
+    new = tf.logical_and(used > 0, used + length > budget)
+    return tf.stack([tf.where(new, chunk + 1, chunk),
+                     tf.where(new, length, used + length)])
+  # Sequential by nature (each decision depends on the previous fill).
+  states = tf.scan(step, lengths, initializer=tf.constant([0, 0]))
+  return tf.reshape(states, [-1, 2])[:, 0]
+
+
+def _split_sentence(ex, vocab, tokens, budget):
+  """Sequences (padded, with lengths) covering one sentence's words."""
+  pieces = _word_pieces(ex["words"], vocab, tokens.unk, budget)
+  lengths = tf.cast(pieces.row_lengths(), tf.int32)
+  chunk = _chunk_of_each_word(lengths, budget)
+  num_chunks = tf.reduce_max(tf.concat([chunk, [-1]], 0)) + 1
+  first_piece = pieces.row_starts()[:, None]
+  labels = tf.tensor_scatter_nd_update(
+      tf.fill(tf.shape(pieces.flat_values), IGNORE_LABEL), first_piece,
+      tf.cast(ex["tags"], tf.int32))
+  piece_chunk = tf.cast(tf.repeat(chunk, lengths), tf.int64)
+
+  def framed(values, cls, sep):
+    body = tf.RaggedTensor.from_value_rowids(
+        values, piece_chunk, tf.cast(num_chunks, tf.int64))
+    edge = lambda v: tf.RaggedTensor.from_tensor(tf.fill([num_chunks, 1], v))
+    return tf.concat([edge(cls), body, edge(sep)], axis=1)
+
+  ids = framed(pieces.flat_values, tokens.cls, tokens.sep)
+  word_index = tf.range(tf.size(chunk))
+  return {
+      "input_ids": ids.to_tensor(),
+      "labels": framed(labels, IGNORE_LABEL, IGNORE_LABEL).to_tensor(),
+      "length": tf.cast(ids.row_lengths(), tf.int32),
+      "sentence_id": tf.fill([num_chunks], ex["sentence_id"]),
+      "word_offset": tf.math.unsorted_segment_min(word_index, chunk,
+                                                  num_chunks),
+      "num_words": tf.math.unsorted_segment_sum(tf.ones_like(chunk), chunk,
+                                                num_chunks),
+  }
+
+
+def _unpad(ex):
+  length = ex.pop("length")
+  ids = ex.pop("input_ids")[:length]
+  return dict(ex, input_ids=ids, token_type_ids=tf.zeros_like(ids),
+              labels=ex["labels"][:length])
+
+
+# --------------------------------------------------------- postprocessing ----
+
+
+@dataclasses.dataclass(frozen=True)
+class WordTags:
+  """Tag strings of the words one token-classification sequence covers."""
+  sentence_id: int
+  word_offset: int
+  tags: tuple
+
+
+def chunk_word_tags(output, example=None, is_target=False, tag_names=()):
+  """seqio postprocess_fn: per-piece output -> this sequence's word tags.
+
+  Args:
+    output: predicted tag ids per piece [n'] (n' >= n; padding ignored) or
+      logits [n', num_tags]; ignored when `is_target`.
+    example: the sequence's features (numpy): labels, sentence_id,
+      word_offset. The words sit where `labels` is not IGNORE_LABEL.
+    is_target: return the example's own tags instead of the prediction's.
+    tag_names: tag id -> tag string.
+  Returns:
+    WordTags for the words of this sequence.
+  """
+  labels = np.asarray(example["labels"])
+  positions = np.flatnonzero(labels != IGNORE_LABEL)
+  if is_target:
+    ids = labels[positions]
+  else:
+    output = np.asarray(output)
+    ids = (output.argmax(-1) if output.ndim == 2 else output)[positions]
+  return WordTags(int(example["sentence_id"]), int(example["word_offset"]),
+                  tuple(tag_names[int(i)] for i in ids))
+
+
+def reassemble_sentences(chunks: Sequence[WordTags]):
+  """Word tags of whole sentences from the sequences they were split into.
+
+  Args:
+    chunks: WordTags in any order.
+  Returns:
+    a list (by increasing sentence_id) of lists of tag strings.
+  Raises:
+    ValueError: if a sentence's sequences leave a gap or overlap.
+  """
+  by_sentence = collections.defaultdict(list)
+  for chunk in chunks:
+    by_sentence[chunk.sentence_id].append(chunk)
+  sentences = []
+  for sentence_id in sorted(by_sentence):
+    tags = []
+    for chunk in sorted(by_sentence[sentence_id], key=lambda c: c.word_offset):
+      if chunk.word_offset != len(tags):
+        raise ValueError(
+            f"sentence {sentence_id}: sequence starts at word "
+            f"{chunk.word_offset}, expected {len(tags)} (missing or repeated "
+            "sequences)")
+      tags.extend(chunk.tags)
+    sentences.append(tags)
+  return sentences
+
+
+def sentence_tags(examples, predictions, tag_names):
+  """Target and predicted tags per sentence, for a custom evaluation loop.
+
+  Args:
+    examples: token-classification feature dicts (numpy), one per sequence.
+    predictions: per-piece tag ids (or logits), aligned with `examples`.
+    tag_names: tag id -> tag string.
+  Returns:
+    (targets, predictions): lists of per-sentence tag-string lists.
+  """
+  post = functools.partial(chunk_word_tags, tag_names=tag_names)
+  targets = [post(None, example=ex, is_target=True) for ex in examples]
+  preds = [post(p, example=ex) for ex, p in zip(examples, predictions)]
+  return reassemble_sentences(targets), reassemble_sentences(preds)
+
+
+def class_id(output, example=None, is_target=False):
+  """seqio postprocess_fn for classification: the label or argmax class."""
+  if is_target:
+    return int(example["label"])
+  output = np.asarray(output)
+  return int(output.argmax(-1) if output.ndim else output)
+
+
+# ---------------------------------------------------------------- metrics ----
+# rembert_mtf.evaluation.metrics is imported lazily so registering tasks stays cheap.
+
+
+def _metrics():
+  from rembert_mtf.evaluation import metrics  # pylint: disable=g-import-not-at-top
+  return metrics
+
+
+def accuracy(targets, predictions) -> Mapping[str, Any]:
+  """Accuracy (percent) of class ids (`class_id` outputs)."""
+  return _metrics().accuracy(targets, predictions)
+
+
+def span_f1(targets, predictions) -> Mapping[str, Any]:
+  """Entity F1 over whole sentences from `chunk_word_tags` outputs."""
+  return _metrics().span_f1(reassemble_sentences(targets),
+                            reassemble_sentences(predictions))
+
+
+def pos_f1(targets, predictions) -> Mapping[str, Any]:
+  """POS F1 (as XTREME reports it) from `chunk_word_tags` outputs."""
+  return _metrics().pos_f1(reassemble_sentences(targets),
+                           reassemble_sentences(predictions))
+
+
+def word_accuracy(targets, predictions) -> Mapping[str, Any]:
+  """Accuracy (percent) over all words from `chunk_word_tags` outputs."""
+  flat = lambda chunks: [t for s in reassemble_sentences(chunks) for t in s]
+  return _metrics().accuracy(flat(targets), flat(predictions))
+
+
+@functools.lru_cache(maxsize=None)
+def tfds_label_names(tfds_name: str, feature: str):
+  """Names of a tfds ClassLabel (or Sequence of ClassLabel) feature.
+
+  Args:
+    tfds_name: e.g. "wikiann/en:1.0.0"; only the builder code is read, no data.
+    feature: e.g. "tags".
+  Returns:
+    a tuple of label names, index = label id.
+  """
+  info = tfds.builder(tfds_name).info.features[feature]
+  return tuple(getattr(info, "feature", info).names)

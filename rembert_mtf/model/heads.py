@@ -1,0 +1,122 @@
+"""What each training objective reads, computes, and is scored by.
+
+A head names the features it needs beyond the encoder's (input_ids,
+token_type_ids, input_mask), builds its logits on top of the encoder, and
+returns its loss, its predictions and the scalar metrics logged in training.
+
+  mlm             masked_lm_positions/ids/weights   pre-training (the MLM head)
+  classification  label                             XNLI, PAWS-X
+  token           labels (-1 ignored)               NER, POS
+  span            start_position, end_position      XQuAD, MLQA, TyDiQA
+"""
+
+import dataclasses
+from typing import Callable, Tuple
+
+from rembert_mtf import compat
+from rembert_mtf.model import modeling
+
+mtf = compat.mtf
+tf = compat.tf
+
+ENCODER_FEATURES = ("input_ids", "token_type_ids", "input_mask")
+
+
+@dataclasses.dataclass(frozen=True)
+class Head:
+  """One objective: its extra features ({name: per-example dim name or None
+  for a scalar}) and its builder."""
+  features: dict
+  build: Callable  # (features, sequence_output, bias, config, num_classes,
+  #                   is_training) -> (loss, predictions, metrics)
+
+
+def _mlm(features, sequence_output, bias, config, unused_num_classes,
+         is_training):
+  logits = modeling.mlm_logits(sequence_output, bias,
+                               features["masked_lm_positions"], config,
+                               is_training)
+  loss, accuracy, _ = modeling.mlm_loss(
+      logits, features["masked_lm_ids"], features["masked_lm_weights"], config)
+  vocab = logits.shape.get_dim_by_name(modeling.VOCAB)
+  predictions = {"masked_lm_predictions": mtf.argmax(logits, vocab)}
+  return loss, predictions, {"mlm_accuracy": accuracy}
+
+
+def _accuracy(logits, labels, classes, weights):
+  correct = mtf.cast(mtf.equal(mtf.argmax(logits, classes), labels),
+                     tf.float32)
+  return mtf.reduce_sum(correct * weights) / (mtf.reduce_sum(weights) + 1e-5)
+
+
+def _classification(features, sequence_output, unused_bias, config,
+                    num_classes, is_training):
+  logits = modeling.classification_logits(sequence_output, num_classes, config,
+                                          is_training)
+  classes = logits.shape.get_dim_by_name(modeling.CLASSES)
+  labels = features["label"]
+  loss = modeling.masked_cross_entropy(logits, labels, classes)
+  valid = mtf.cast(mtf.greater_equal(labels, 0), tf.float32)
+  predictions = {"predicted_label": mtf.argmax(logits, classes),
+                 "logits": mtf.cast(logits, tf.float32)}
+  return loss, predictions, {"accuracy": _accuracy(logits, labels, classes,
+                                                   valid)}
+
+
+def _token(features, sequence_output, unused_bias, config, num_classes,
+           is_training):
+  logits = modeling.token_logits(sequence_output, num_classes, config,
+                                 is_training)
+  classes = logits.shape.get_dim_by_name(modeling.CLASSES)
+  labels = features["labels"]
+  loss = modeling.masked_cross_entropy(logits, labels, classes)
+  valid = mtf.cast(mtf.greater_equal(labels, 0), tf.float32)
+  predictions = {"predicted_labels": mtf.argmax(logits, classes)}
+  return loss, predictions, {"token_accuracy": _accuracy(logits, labels,
+                                                         classes, valid)}
+
+
+def _span(features, sequence_output, unused_bias, config, unused_num_classes,
+          unused_is_training):
+  start, end = modeling.span_logits(sequence_output, config)
+  length = start.shape.get_dim_by_name(modeling.LENGTH)
+  # Padding can never be an answer.
+  padding = (1.0 - mtf.cast(features["input_mask"], start.dtype)) * -1e4
+  start, end = start + padding, end + padding
+  loss = 0.5 * (
+      modeling.masked_cross_entropy(start, features["start_position"], length)
+      + modeling.masked_cross_entropy(end, features["end_position"], length))
+  predictions = {"start_logits": mtf.cast(start, tf.float32),
+                 "end_logits": mtf.cast(end, tf.float32)}
+  ones = mtf.ones(start.mesh, features["start_position"].shape)
+  return loss, predictions, {
+      "start_accuracy": _accuracy(start, features["start_position"], length,
+                                  ones)}
+
+
+HEADS = {
+    "mlm": Head({"masked_lm_positions": modeling.MLM_PREDICTIONS,
+                 "masked_lm_ids": modeling.MLM_PREDICTIONS,
+                 "masked_lm_weights": modeling.MLM_PREDICTIONS}, _mlm),
+    "classification": Head({"label": None}, _classification),
+    "token": Head({"labels": modeling.LENGTH}, _token),
+    "span": Head({"start_position": None, "end_position": None}, _span),
+}
+
+
+def get_head(name):
+  if name not in HEADS:
+    raise ValueError(f"unknown head {name!r}; `trainer.head` must be one of "
+                     f"{', '.join(HEADS)}.")
+  return HEADS[name]
+
+
+def feature_dims(name, head, batch, length, mlm_predictions) -> Tuple:
+  """The mtf dimensions of feature `name` for a batch."""
+  per_example = (head.features.get(name, modeling.LENGTH)
+                 if name not in ENCODER_FEATURES else modeling.LENGTH)
+  sizes = {modeling.LENGTH: length, modeling.MLM_PREDICTIONS: mlm_predictions}
+  dims = [mtf.Dimension(modeling.BATCH, batch)]
+  if per_example is not None:
+    dims.append(mtf.Dimension(per_example, sizes[per_example]))
+  return tuple(dims)

@@ -1,0 +1,312 @@
+"""Semantics of the fine-tuning preprocessors and postprocessing helpers."""
+
+import random
+
+import numpy as np
+import pytest
+import seqio
+import tensorflow as tf
+
+from rembert_mtf.data import finetune_preprocessors as fp
+from rembert_mtf.data import vocabulary
+
+CLS, SEP, UNK = 2, 3, 1  # tests/conftest.py's model; checked in `vocab`.
+
+
+@pytest.fixture(scope="module")
+def vocab(spm_path):
+  v = vocabulary.get_vocabulary(spm_path)
+  tokens = vocabulary.special_tokens(v)
+  assert (tokens.cls, tokens.sep, tokens.unk) == (CLS, SEP, UNK)
+  return v
+
+
+@pytest.fixture(scope="module")
+def features(vocab):
+  return {"input_ids": seqio.Feature(vocab, add_eos=False)}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_skip_counts():
+  fp.reset_skip_counts()
+
+
+def _dataset(examples):
+  """In-memory dataset; lists become tensors of their element type."""
+  return tf.data.Dataset.from_generator(
+      lambda: iter(examples),
+      output_signature={k: _spec(v) for k, v in examples[0].items()})
+
+
+def _spec(value):
+  if isinstance(value, dict):
+    return {k: _spec(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    dtype = tf.string if value and isinstance(value[0], str) else tf.int64
+    return tf.TensorSpec([None], dtype)
+  return tf.TensorSpec([], tf.string if isinstance(value, str) else tf.int64)
+
+
+def _numpy(ds):
+  return [{k: v.numpy() for k, v in ex.items()} for ex in ds]
+
+
+# ---------------------------------------------------------------- pairs ------
+
+
+def test_pair_layout_and_segment_ids(vocab, features):
+  a, b = "kalo mine 3", "suta über"
+  (out,) = _numpy(fp.pair_classification(
+      _dataset([{"text_a": a, "text_b": b, "label": 2}]),
+      {"input_ids": 64}, features))
+  ea, eb = vocab.encode(a), vocab.encode(b)
+  assert out["input_ids"].tolist() == [CLS] + ea + [SEP] + eb + [SEP]
+  assert out["token_type_ids"].tolist() == ([0] * (len(ea) + 2) +
+                                            [1] * (len(eb) + 1))
+  assert out["label"] == 2
+  assert out["label"].dtype == np.int32 and out["label"].shape == ()
+  assert out["input_ids"].dtype == out["token_type_ids"].dtype == np.int32
+
+
+def test_pair_truncates_the_longer_side_first(vocab, features):
+  long_text = " ".join(["kalomi", "minesu", "tarip", "poka"] * 3)
+  short_text = "su ta"
+  ea, eb = vocab.encode(long_text), vocab.encode(short_text)
+  assert len(ea) > len(eb) + 6
+  # Room for 5 more pieces than the short side: only the long side shrinks.
+  max_len = 3 + len(eb) + 5
+  outputs = _numpy(fp.pair_classification(
+      _dataset([{"text_a": long_text, "text_b": short_text, "label": 0},
+                {"text_a": short_text, "text_b": long_text, "label": 1}]),
+      {"input_ids": max_len}, features))
+  assert outputs[0]["input_ids"].tolist() == (
+      [CLS] + ea[:5] + [SEP] + eb + [SEP])
+  assert outputs[1]["input_ids"].tolist() == (
+      [CLS] + eb + [SEP] + ea[:5] + [SEP])
+  assert all(len(o["input_ids"]) == max_len for o in outputs)
+
+
+def test_pair_both_long_share_the_budget(vocab, features):
+  text = " ".join(["kalo", "mine", "suta", "ripo"] * 4)
+  e = vocab.encode(text)
+  assert len(e) >= 8
+  (out,) = _numpy(fp.pair_classification(
+      _dataset([{"text_a": text, "text_b": text, "label": 0}]),
+      {"input_ids": 3 + 7}, features))
+  # BERT's rule: trim the longer (the second on ties) one piece at a time.
+  assert out["input_ids"].tolist() == [CLS] + e[:4] + [SEP] + e[:3] + [SEP]
+
+
+def test_single_sentence(vocab, features):
+  (out,) = _numpy(fp.single_sentence_classification(
+      _dataset([{"text_a": "kalo mine suta", "label": 1}]),
+      {"input_ids": 4}, features))
+  assert out["input_ids"].tolist() == [CLS] + vocab.encode(
+      "kalo mine suta")[:2] + [SEP]
+  assert out["token_type_ids"].tolist() == [0, 0, 0, 0]
+
+
+def test_too_short_max_length_is_an_error(features):
+  with pytest.raises(ValueError, match="must be more than 3"):
+    fp.pair_classification(
+        _dataset([{"text_a": "a", "text_b": "b", "label": 0}]),
+        {"input_ids": 3}, features)
+
+
+def test_select_xnli_language_picks_one_language_and_counts_misses():
+  def example(languages, label):
+    return {"premise": {"de": f"p-de{label}", "en": f"p-en{label}"},
+            "hypothesis": {"language": languages,
+                           "translation": [f"h-{l}{label}" for l in languages]},
+            "label": label}
+  ds = _dataset([example(["en", "de"], 0), example(["en"], 1),
+                 example(["de", "en"], 2)])
+  out = _numpy(fp.select_xnli_language(ds, "de", skip_key="k"))
+  assert [(o["text_a"], o["text_b"], o["label"]) for o in out] == [
+      (b"p-de0", b"h-de0", 0), (b"p-de2", b"h-de2", 2)]
+  assert fp.skip_counts() == {"k": 1}
+
+
+# --------------------------------------------------------- token level -------
+
+
+def _tag_examples(words, tags):
+  return _dataset([{"words": words, "tags": tags}])
+
+
+def test_first_subword_gets_the_label(vocab, features):
+  words = ["kalominesu", "ta", "", "über日本"]
+  pieces = [vocab.encode(w) for w in words]
+  assert len(pieces[0]) > 1 and len(pieces[3]) > 1 and not pieces[2]
+  (out,) = _numpy(fp.token_classification(
+      _tag_examples(words, [4, 0, 2, 3]), {"input_ids": 64}, features))
+  pieces[2] = [UNK]  # a word with no piece is labeled on an [UNK]
+  expected_ids, expected_labels = [CLS], [-1]
+  for word_pieces, tag in zip(pieces, [4, 0, 2, 3]):
+    expected_ids += word_pieces
+    expected_labels += [tag] + [-1] * (len(word_pieces) - 1)
+  assert out["input_ids"].tolist() == expected_ids + [SEP]
+  assert out["labels"].tolist() == expected_labels + [-1]
+  assert out["token_type_ids"].tolist() == [0] * len(out["input_ids"])
+  assert (out["sentence_id"], out["word_offset"], out["num_words"]) == (0, 0, 4)
+  for key in ("input_ids", "labels", "token_type_ids", "sentence_id"):
+    assert out[key].dtype == np.int32
+
+
+def test_long_sentence_is_split_covering_every_word_once(vocab, features):
+  rng = random.Random(1)
+  syllables = ["ka", "lo", "mi", "ne", "su", "ta", "ri", "po"]
+  words = ["".join(rng.choice(syllables) for _ in range(rng.randint(1, 4)))
+           for _ in range(40)]
+  tags = [rng.randrange(7) for _ in words]
+  max_len, budget = 12, 10
+  chunks = _numpy(fp.token_classification(
+      _tag_examples(words, tags), {"input_ids": max_len}, features))
+  assert len(chunks) > 3
+  word_pieces = [vocab.encode(w)[:budget] for w in words]
+  next_word = 0
+  for chunk in sorted(chunks, key=lambda c: c["word_offset"]):
+    ids = chunk["input_ids"].tolist()
+    assert len(ids) <= max_len and ids[0] == CLS and ids[-1] == SEP
+    assert chunk["word_offset"] == next_word and chunk["sentence_id"] == 0
+    covered = range(next_word, next_word + chunk["num_words"])
+    assert ids[1:-1] == sum((word_pieces[i] for i in covered), [])
+    labels = chunk["labels"]
+    assert labels[labels >= 0].tolist() == [tags[i] for i in covered]
+    next_word += chunk["num_words"]
+    # Greedy: the following word would not have fit in this sequence.
+    if next_word < len(words):
+      assert len(ids) - 2 + len(word_pieces[next_word]) > budget
+  assert next_word == len(words)
+
+
+def test_overlong_word_is_truncated_but_still_labelled(vocab, features):
+  word = "kalominesutaripo" * 3
+  assert len(vocab.encode(word)) > 6
+  chunks = _numpy(fp.token_classification(
+      _tag_examples(["ka", word, "lo"], [1, 5, 2]), {"input_ids": 8},
+      features))
+  by_offset = {c["word_offset"]: c for c in chunks}
+  assert sorted(by_offset) == [0, 1, 2]
+  assert by_offset[1]["input_ids"].tolist() == (
+      [CLS] + vocab.encode(word)[:6] + [SEP])
+  assert by_offset[1]["labels"].tolist() == [-1, 5] + [-1] * 6
+
+
+def test_mismatched_words_and_tags_are_counted_and_skipped(features):
+  ds = _dataset([{"words": ["ka", "lo"], "tags": [1, 2]},
+                 {"words": ["ka", "lo", "mi"], "tags": [1, 2]},
+                 {"words": ["su"], "tags": [3]},
+                 {"words": ["su"], "tags": [3, 4, 5]}])
+  out = _numpy(fp.token_classification(ds, {"input_ids": 16}, features,
+                                       skip_key="ner_test"))
+  assert [o["sentence_id"] for o in out] == [0, 2]
+  assert fp.skip_counts() == {"ner_test": 2}
+
+
+# -------------------------------------------------------- postprocessing -----
+
+NAMES = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC")
+
+
+def _chunk(sentence_id, offset, labels):
+  return {"sentence_id": sentence_id, "word_offset": offset,
+          "labels": np.array(labels)}
+
+
+def test_chunk_word_tags_reads_first_pieces_only():
+  ex = _chunk(7, 3, [-1, 1, -1, 2, 0, -1, -1, -1])  # padded to 8
+  target = fp.chunk_word_tags(None, example=ex, is_target=True,
+                              tag_names=NAMES)
+  assert target == fp.WordTags(7, 3, ("B-PER", "I-PER", "O"))
+  ids = np.array([4, 3, 4, 4, 1, 0, 2, 2])
+  assert fp.chunk_word_tags(ids, example=ex, tag_names=NAMES).tags == (
+      "B-LOC", "I-LOC", "B-PER")
+  logits = np.eye(5)[ids]
+  assert fp.chunk_word_tags(logits, example=ex, tag_names=NAMES).tags == (
+      "B-LOC", "I-LOC", "B-PER")
+
+
+def test_reassemble_sentences_orders_and_checks_coverage():
+  chunks = [fp.WordTags(1, 2, ("O",)), fp.WordTags(0, 0, ("B-PER",)),
+            fp.WordTags(1, 0, ("B-LOC", "I-LOC"))]
+  assert fp.reassemble_sentences(chunks) == [["B-PER"],
+                                             ["B-LOC", "I-LOC", "O"]]
+  with pytest.raises(ValueError, match="sentence 1"):
+    fp.reassemble_sentences([fp.WordTags(1, 0, ("O",)),
+                             fp.WordTags(1, 2, ("O",))])
+  with pytest.raises(ValueError, match="sentence 1"):
+    fp.reassemble_sentences([fp.WordTags(1, 0, ("O", "O")),
+                             fp.WordTags(1, 1, ("O",))])
+
+
+def test_sentence_tags_round_trip_through_a_split_sentence(features):
+  words = ["kalomine", "su", "tari", "po", "lo", "mine", "ka"] * 3
+  tags = [0, 1, 2, 0, 3, 4, 0] * 3
+  chunks = _numpy(fp.token_classification(
+      _tag_examples(words, tags), {"input_ids": 8}, features))
+  assert len(chunks) > 1
+  # A "model" that predicts the gold tag at every labelled piece.
+  predictions = [np.where(c["labels"] >= 0, c["labels"], 4) for c in chunks]
+  targets, predicted = fp.sentence_tags(chunks[::-1], predictions[::-1], NAMES)
+  assert targets == predicted == [[NAMES[t] for t in tags]]
+
+
+def test_class_id():
+  assert fp.class_id(None, example={"label": np.int32(2)}, is_target=True) == 2
+  assert fp.class_id(np.array([0.1, 0.7, 0.2])) == 1
+  assert fp.class_id(np.int64(0)) == 0
+
+
+def test_span_f1_scores_whole_sentences_not_pieces():
+  # Gold PER spans the split point; predicting B- after it breaks the entity
+  # (two entities), which only whole-sentence scoring can see.
+  targets = [fp.WordTags(0, 0, ("O", "B-PER")), fp.WordTags(0, 2, ("I-PER",))]
+  predictions = [fp.WordTags(0, 0, ("O", "B-PER")),
+                 fp.WordTags(0, 2, ("B-PER",))]
+  assert fp.span_f1(targets, predictions) == {"span_f1": 0.0}
+  assert fp.span_f1(targets, targets) == {"span_f1": 100.0}
+
+
+def test_pos_metrics_flatten_sentences():
+  targets = [fp.WordTags(0, 0, ("NOUN", "VERB")), fp.WordTags(1, 0, ("DET",)),
+             fp.WordTags(0, 2, ("ADJ",))]
+  predictions = [fp.WordTags(0, 0, ("NOUN", "VERB")),
+                 fp.WordTags(1, 0, ("NOUN",)), fp.WordTags(0, 2, ("ADJ",))]
+  assert fp.word_accuracy(targets, predictions) == {"accuracy": 75.0}
+  assert fp.pos_f1(targets, targets)["pos_f1"] == 100.0
+  assert fp.pos_f1(targets, predictions)["pos_f1"] == pytest.approx(75.0)
+
+
+def test_accuracy_of_class_ids():
+  assert fp.accuracy([0, 1, 2, 2], [0, 1, 1, 2]) == {"accuracy": 75.0}
+
+
+# ------------------------------------------------------------- helpers -------
+
+
+def test_deferred_vocabulary_resolves_on_use(vocab):
+  calls = []
+  def factory():
+    calls.append(1)
+    return vocab
+  deferred = vocabulary.DeferredVocabulary(factory)
+  assert not calls  # constructing needs no model
+  assert deferred.encode("kalo mine") == vocab.encode("kalo mine")
+  assert deferred.vocab_size == vocab.vocab_size
+  assert vocabulary.special_tokens(deferred).cls == CLS  # via .tokenizer
+  assert calls
+  assert deferred == vocabulary.DeferredVocabulary(factory)
+  assert deferred != vocabulary.DeferredVocabulary(lambda: vocab)
+
+
+def test_deferred_vocabulary_preprocesses(vocab):
+  feats = {"input_ids": seqio.Feature(vocabulary.DeferredVocabulary(lambda: vocab))}
+  (out,) = _numpy(fp.single_sentence_classification(
+      _dataset([{"text_a": "kalo", "label": 0}]), {"input_ids": 8}, feats))
+  assert out["input_ids"].tolist() == [CLS] + vocab.encode("kalo") + [SEP]
+
+
+def test_tfds_label_names_need_no_data():
+  assert fp.tfds_label_names("wikiann/en:1.0.0", "tags") == (
+      "O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")

@@ -1,0 +1,184 @@
+"""XTREME metrics on hand-computed cases."""
+
+import pytest
+
+from rembert_mtf.evaluation import metrics
+
+
+def test_accuracy_in_percent():
+  assert metrics.accuracy([1, 2, 3, 4], [1, 2, 0, 4]) == {"accuracy": 75.0}
+
+
+def test_span_f1_i_after_o_starts_an_entity_as_in_conlleval():
+  # conlleval reads I-LOC after O as the start of a LOC entity; a strict
+  # IOB2 scorer would drop it (P = 1, R = 1/2: 66.7).
+  gold = [["B-PER", "I-PER", "O", "B-LOC"]]
+  pred = [["B-PER", "I-PER", "O", "I-LOC"]]
+  assert metrics.span_f1(gold, pred) == {"span_f1": 100.0}
+
+
+def test_span_f1_type_change_inside_a_span_breaks_it():
+  # B-PER I-LOC is PER(0) + LOC(1), neither equals gold PER(0..1).
+  assert metrics.span_f1([["B-PER", "I-PER"]],
+                         [["B-PER", "I-LOC"]]) == {"span_f1": 0.0}
+
+
+def test_span_f1_counts_whole_entities_over_sentences():
+  # Gold PER(0-1) LOC(3) ORG; predicted LOC spans 3-4: 2 of 3 right on both
+  # sides, so P = R = F1 = 2/3.
+  gold = [["B-PER", "I-PER", "O", "B-LOC", "O"], ["B-ORG", "O"]]
+  pred = [["B-PER", "I-PER", "O", "B-LOC", "I-LOC"], ["B-ORG", "O"]]
+  assert metrics.span_f1(gold, pred)["span_f1"] == pytest.approx(200 / 3)
+
+
+def test_pos_f1_merges_runs_of_a_tag_into_one_chunk():
+  # Token accuracy would be 2/3; as seqeval chunks, gold NOUN(0-1) VERB(2)
+  # and predicted NOUN(0) VERB(1-2) share nothing.
+  assert metrics.pos_f1([["NOUN", "NOUN", "VERB"]],
+                        [["NOUN", "VERB", "VERB"]]) == {"pos_f1": 0.0}
+
+
+def test_pos_f1_hand_computed():
+  # Gold chunks DET NOUN VERB PUNCT; predicted DET NOUN(1-2) PUNCT:
+  # P = 2/3, R = 2/4, F1 = 4/7.
+  gold = [["DET", "NOUN", "VERB", "PUNCT"]]
+  pred = [["DET", "NOUN", "NOUN", "PUNCT"]]
+  assert metrics.pos_f1(gold, pred)["pos_f1"] == pytest.approx(400 / 7)
+
+
+def test_pos_f1_s_tags_are_single_token_chunks():
+  # seqeval reads the S of SYM as "single": SYM SYM is two chunks, so one
+  # of two matches (a reading merging the run would give 0).
+  assert metrics.pos_f1([["SYM", "SYM"]],
+                        [["SYM", "X"]])["pos_f1"] == pytest.approx(50.0)
+
+
+def test_pos_f1_keeps_seqeval_0_0_12_types():
+  # seqeval 1.x alone would type CCONJ and SCONJ both "CONJ" and score this
+  # 66.7; XTREME's seqeval 0.0.12 kept the full tag as the type: 1 of 2.
+  assert metrics.pos_f1([["CCONJ", "SCONJ"]],
+                        [["SCONJ", "SCONJ"]])["pos_f1"] == pytest.approx(50.0)
+  assert metrics.pos_f1([["CCONJ", "SCONJ", "NOUN"]],
+                        [["CCONJ", "SCONJ", "NOUN"]]) == {"pos_f1": 100.0}
+
+
+def test_squad_lowercase_punctuation_articles_whitespace():
+  assert metrics.squad_em_f1([["The  Eiffel Tower!"]],
+                             ["eiffel tower"]) == {"em": 100.0, "f1": 100.0}
+
+
+def test_squad_articles_are_whole_words_only():
+  # "another" is not the article "an": gold {another, one}, pred {one}.
+  scores = metrics.squad_em_f1([["another one"]], ["one"])
+  assert scores["em"] == 0.0
+  assert scores["f1"] == pytest.approx(200 / 3)
+
+
+def test_squad_partial_f1_and_mean_over_questions():
+  # Q1: gold {new, york, city}, pred {york, city, hall}: P = R = 2/3.
+  # Q2: exact. Mean F1 = (2/3 + 1) / 2, mean EM = 1/2.
+  scores = metrics.squad_em_f1([["New York City"], ["Paris"]],
+                               ["York City hall", "paris"])
+  assert scores["em"] == pytest.approx(50.0)
+  assert scores["f1"] == pytest.approx(100 * (2 / 3 + 1) / 2)
+
+
+def test_squad_max_over_gold_answers():
+  scores = metrics.squad_em_f1([["Denver Broncos", "Broncos"]], ["the Broncos"])
+  assert scores == {"em": 100.0, "f1": 100.0}
+
+
+def test_squad_empty_prediction_scores_zero():
+  assert metrics.squad_em_f1([["Paris"]], [""]) == {"em": 0.0, "f1": 0.0}
+
+
+def test_squad_keeps_non_ascii_punctuation_mlqa_drops_it():
+  assert metrics.squad_em_f1([["«Paris»"]], ["Paris"])["em"] == 0.0
+  assert metrics.mlqa_em_f1([["«Paris»"]], ["Paris"], "en")["em"] == 100.0
+
+
+@pytest.mark.parametrize("lang,gold,pred", [
+    ("en", "the cat", "cat."),
+    ("es", "la casa blanca", "casa blanca"),
+    ("es", "unos libros", "libros"),
+    ("de", "der Hund", "Hund"),
+    ("de", "einem Haus", "Haus"),
+    ("vi", "những con mèo", "con mèo"),
+    ("ar", "الكتاب", "كتاب"),
+    ("hi", "किताब।", "किताब"),
+    ("zh", "北京。", "北京"),
+])
+def test_mlqa_language_rules_exact_match(lang, gold, pred):
+  assert metrics.mlqa_em_f1([[gold]], [pred], lang) == {"em": 100.0,
+                                                        "f1": 100.0}
+
+
+def test_mlqa_articles_are_per_language():
+  # "la" is an article in Spanish only; Hindi has no articles to drop.
+  assert metrics.mlqa_em_f1([["la casa"]], ["casa"], "en")["em"] == 0.0
+  assert metrics.squad_em_f1([["la casa"]], ["casa"])["em"] == 0.0
+  assert metrics.normalize_mlqa("The Cat", "hi") == "the cat"
+
+
+def test_mlqa_arabic_removes_alef_lam_everywhere():
+  # MLQA's Arabic rule replaces every "ال", also inside a word.
+  assert metrics.normalize_mlqa("مالك", "ar") == "م ك"
+
+
+def test_mlqa_chinese_mixed_segmentation():
+  # CJK characters are tokens of their own, other runs split on spaces.
+  assert metrics.normalize_mlqa("iPhone 手机，很好", "zh") == "iphone 手 机 很 好"
+  # Gold 北 京 大 学, pred 北 京: P = 1, R = 1/2, F1 = 2/3.
+  scores = metrics.mlqa_em_f1([["北京大学"]], ["北京"], "zh")
+  assert scores["em"] == 0.0
+  assert scores["f1"] == pytest.approx(200 / 3)
+  # Without segmentation (as SQuAD) the strings are one token each: F1 0.
+  assert metrics.squad_em_f1([["北京大学"]], ["北京"])["f1"] == 0.0
+
+
+def test_mlqa_max_over_golds_and_empty_prediction():
+  scores = metrics.mlqa_em_f1([["el perro", "un perro negro"], ["gato"]],
+                              ["perro negro", ""], "es")
+  assert scores == {"em": 50.0, "f1": 50.0}
+
+
+def test_mlqa_style_for_languages_mlqa_lacks():
+  # MLQA's script raises for them; here: whitespace, no articles.
+  assert metrics.normalize_mlqa("Привет, мир!", "ru") == "привет мир"
+
+
+def _paper(scores):
+  return {task: {"all": metric} for task, metric in scores.items()}
+
+
+def test_xtreme_summary_reproduces_rembert_paper_average():
+  summary = metrics.xtreme_summary(_paper({
+      "XNLI": {"accuracy": 80.8}, "POS": {"pos_f1": 76.5},
+      "NER": {"span_f1": 70.1}, "PAWS-X": {"accuracy": 87.5},
+      "XQuAD": {"em": 64.0, "f1": 79.6}, "MLQA": {"em": 55.0, "f1": 73.1},
+      "TyDi": {"em": 63.0, "f1": 77.0}}))
+  assert summary["tasks"]["xquad"] == pytest.approx(71.8)
+  assert summary["tasks"]["mlqa"] == pytest.approx(64.05)
+  assert summary["groups"] == pytest.approx({
+      "classification": 84.15, "structured_prediction": 73.3,
+      "qa": (71.8 + 64.05 + 70.0) / 3})
+  # The paper's Avg is the mean of the three group means ...
+  assert round(summary["avg"], 1) == 75.4
+  # ... not the flat mean of the seven tasks.
+  assert round(summary["avg_over_tasks"], 1) == 74.4
+
+
+def test_xtreme_summary_means_over_languages():
+  summary = metrics.xtreme_summary({
+      "xquad": {"en": {"em": 70.0, "f1": 80.0}, "de": {"em": 50.0, "f1": 60.0}},
+      "xnli": {"en": {"accuracy": 90.0}, "de": {"accuracy": 80.0},
+               "fr": {"accuracy": 70.0}},
+  })
+  assert summary["tasks"] == {"xquad": 65.0, "xnli": 80.0}
+  assert summary["groups"] == {"classification": 80.0, "qa": 65.0}
+  assert summary["avg"] == summary["avg_over_tasks"] == 72.5
+
+
+def test_xtreme_summary_rejects_unknown_tasks():
+  with pytest.raises(ValueError, match="no group"):
+    metrics.xtreme_summary({"squad": {"en": {"em": 1.0, "f1": 2.0}}})

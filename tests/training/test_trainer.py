@@ -1,0 +1,143 @@
+"""Training through the Estimator on a 2x4 CPU mesh: resume, faults, bad input."""
+
+import glob
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from rembert_mtf import compat
+
+tf = compat.tf
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MESH = ["--mesh_shape=batch:2;model:4",
+        "--mesh_layout=batch:batch;vocab:model;heads:model;d_ff:model"]
+
+
+def _tiny(spm_path, steps, task="trainer_mlm", **extra):
+  bindings = {
+      "RemBertConfig.vocab_size": 256, "RemBertConfig.input_embedding_size": 16,
+      "RemBertConfig.output_embedding_size": 32, "RemBertConfig.hidden_size": 32,
+      "RemBertConfig.num_layers": 2, "RemBertConfig.num_heads": 4,
+      "RemBertConfig.head_size": 8, "RemBertConfig.intermediate_size": 64,
+      "RemBertConfig.max_position_embeddings": 64,
+      "trainer.mixture_or_task_name": repr(task), "trainer.batch_size": 4,
+      "trainer.sequence_length": 16, "trainer.mlm_predictions": 3,
+      "trainer.train_steps": steps, "trainer.save_checkpoints_steps": 10,
+      "trainer.log_every_steps": 10,
+      "learning_rate_schedule.peak_learning_rate": 1e-3,
+      "learning_rate_schedule.warmup_steps": 5,
+      "learning_rate_schedule.total_steps": steps,
+      "get_vocabulary.sentencepiece_model_file": repr(spm_path),
+  }
+  bindings.update(extra)
+  return [f"--gin_param={k} = {v}" for k, v in bindings.items()]
+
+
+def _command(model_dir, params, command="train"):
+  return [sys.executable, "-m", "rembert_mtf.cli.main", command,
+          f"--model_dir={model_dir}", "--module_import=tests.trainer_tasks",
+          *MESH, *params]
+
+
+def _run(model_dir, params, check=True):
+  return subprocess.run(_command(model_dir, params), cwd=REPO, text=True,
+                        capture_output=True, check=check, timeout=600)
+
+
+def _scalars(model_dir, tag):
+  values = {}
+  for path in sorted(glob.glob(os.path.join(model_dir, "events.out.*"))):
+    for event in tf.train.summary_iterator(path):
+      for value in event.summary.value:
+        if value.tag == tag:
+          values[event.step] = value.simple_value
+  return values
+
+
+def test_sigkill_mid_training_resumes_to_the_same_final_loss(tmp_path,
+                                                            spm_path):
+  steps = 150
+  params = _tiny(spm_path, steps)
+  straight = tmp_path / "straight"
+  result = _run(straight, params)
+  assert f"step {steps}/{steps}" in result.stdout
+  assert (straight / "operative_config.gin").exists()
+
+  killed = tmp_path / "killed"
+  process = subprocess.Popen(_command(killed, params), cwd=REPO,
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+  deadline = time.time() + 300
+  while not glob.glob(str(killed / "model.ckpt-20.index")):
+    assert process.poll() is None and time.time() < deadline
+    time.sleep(0.05)
+  process.send_signal(signal.SIGKILL)
+  process.wait()
+  interrupted_at = tf.train.latest_checkpoint(str(killed))
+  assert interrupted_at and not interrupted_at.endswith(f"-{steps}")
+
+  resumed = _run(killed, params)
+  assert f"step {steps}/{steps}" in resumed.stdout
+  expected = _scalars(str(straight), "loss")[steps]
+  got = _scalars(str(killed), "loss")[steps]
+  assert got == pytest.approx(expected, rel=1e-5, abs=1e-6)
+  # The loss fell: the resumed run really trained.
+  assert expected < 0.8 * _scalars(str(straight), "loss")[10]
+  for tag in ("learning_rate", "gradient_norm", "mlm_accuracy",
+              "examples_per_second"):
+    assert steps in _scalars(str(straight), tag)
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, spm_path):
+  model_dir = tmp_path / "nan"
+  _run(model_dir, _tiny(spm_path, 6, **{"trainer.save_checkpoints_steps": 2}))
+  result = _run(model_dir, _tiny(spm_path, 10, task="trainer_nan_mlm"),
+                check=False)
+  assert result.returncode != 0
+  last_line = result.stderr.strip().splitlines()[-1]
+  assert "loss is nan at step 7" in last_line, result.stderr[-2000:]
+  assert "model.ckpt-6" in last_line
+  assert tf.train.latest_checkpoint(str(model_dir)).endswith("model.ckpt-6")
+  reader = tf.train.load_checkpoint(str(model_dir / "model.ckpt-6"))
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  assert np.isfinite(reader.get_tensor("bert/embeddings/word_embeddings")).all()
+
+
+def test_checkpoint_of_another_architecture_is_refused(tmp_path, spm_path):
+  model_dir = tmp_path / "arch"
+  _run(model_dir, _tiny(spm_path, 2))
+  before = (model_dir / "operative_config.gin").read_text()
+  files = sorted(os.listdir(model_dir))
+  result = _run(model_dir, _tiny(spm_path, 4) +
+                ["--gin_param=RemBertConfig.hidden_size = 48"], check=False)
+  assert result.returncode == 2
+  assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+  assert "written for another architecture" in result.stderr
+  assert "[32, 4, 8]" in result.stderr or "[256, 16]" in result.stderr \
+      or "[16, 32]" in result.stderr
+  assert (model_dir / "operative_config.gin").read_text() == before
+  assert sorted(os.listdir(model_dir)) == files
+
+
+@pytest.mark.parametrize("param,message", [
+    ("RemBertConfig.vocab_size = 300", "vocabulary has 256 pieces but "
+     "RemBertConfig.vocab_size = 300"),
+    ("trainer.mixture_or_task_name = 'trainer_mlmm'",
+     "unknown task or mixture 'trainer_mlmm'; closest: trainer_mlm"),
+    ("RemBertConfig.num_heads = 3", "heads = 3 is not divisible by mesh axis "
+     "model = 4"),
+    ("trainer.unknown = 1", "trainer"),
+])
+def test_bad_configuration_one_line_nothing_written(tmp_path, spm_path, param,
+                                                    message):
+  model_dir = tmp_path / "bad"
+  result = _run(model_dir, _tiny(spm_path, 2) + [f"--gin_param={param}"],
+                check=False)
+  assert result.returncode == 2
+  assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+  assert message in result.stderr
+  assert not model_dir.exists()
