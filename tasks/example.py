@@ -22,6 +22,7 @@ import gin
 import seqio
 import tensorflow as tf
 
+from rembert_mtf import errors
 from rembert_mtf.data import preprocessors
 from rembert_mtf.data import vocabulary
 
@@ -31,8 +32,8 @@ def example_corpus(pattern=gin.REQUIRED):
   """The files of the example corpus: `example_corpus.pattern` (a glob)."""
   files = sorted(glob.glob(pattern))
   if not files:
-    raise FileNotFoundError(f"no file matches example_corpus.pattern = "
-                            f"{pattern!r}.")
+    raise errors.MissingFileError(f"no file matches example_corpus.pattern = "
+                                  f"{pattern!r}.")
   return files
 
 

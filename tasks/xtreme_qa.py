@@ -37,6 +37,7 @@ import gin
 import seqio
 
 from rembert_mtf import compat  # noqa: F401  (import fix before tensorflow)
+from rembert_mtf import errors
 from rembert_mtf.evaluation import metrics
 from rembert_mtf.data import qa
 from rembert_mtf.data import vocabulary
@@ -90,7 +91,7 @@ OUTPUT_FEATURES = {
 def qa_scoring(style=None):
   """None: each task's default scoring; "squad" or "mlqa": all QA tasks."""
   if style not in (None, "squad", "mlqa"):
-    raise ValueError(f"qa_scoring.style must be squad or mlqa, not {style!r}")
+    raise errors.UserError(f"qa_scoring.style must be squad or mlqa, not {style!r}")
   return style
 
 

@@ -10,11 +10,12 @@ import difflib
 import os
 
 import gin
+from rembert_mtf import errors
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
-class GinConfigError(ValueError):
+class GinConfigError(errors.UserError):
   """A gin file or binding that cannot be used."""
 
 
@@ -24,7 +25,7 @@ def gin_dir():
                     os.path.join(_PACKAGE_DIR, "gin")):
     if os.path.isdir(os.path.join(candidate, "models")):
       return candidate
-  raise FileNotFoundError(
+  raise errors.MissingFileError(
       "rembert-mtf's gin configurations are missing (looked for gin/models "
       f"beside {_PACKAGE_DIR}); reinstall the package.")
 

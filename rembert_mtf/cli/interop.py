@@ -15,6 +15,7 @@ with `embed` too) with main.py's error handling.
 import argparse
 
 from rembert_mtf import compat  # noqa: F401  (must come first)
+from rembert_mtf import errors
 from rembert_mtf.interop import embed as embed_lib
 from rembert_mtf.interop import hf
 from rembert_mtf.interop import original_tf
@@ -63,7 +64,7 @@ def add_arguments(parser, command_name):
                         help="bytes per safetensors file (more: shards plus "
                         "model.safetensors.index.json)")
   else:
-    raise ValueError(f"unknown checkpoint command {command_name!r}.")
+    raise errors.UserError(f"unknown checkpoint command {command_name!r}.")
   parser.add_argument("--overwrite", action="store_true",
                       help="replace a non-empty destination folder")
 

@@ -21,6 +21,7 @@ shorter axis) and classification tasks have no targets sequence at all.
 
 # pylint: disable=g-bad-import-order,wrong-import-order
 from rembert_mtf import compat  # noqa: F401  (first: mesh_tensorflow fix)
+from rembert_mtf import errors
 
 import copy
 import dataclasses
@@ -103,8 +104,8 @@ class EncoderFeatureConverter(seqio.FeatureConverter):
       **kwargs: passed to seqio.FeatureConverter (e.g. apply_length_check).
     """
     if pack:
-      raise ValueError("EncoderFeatureConverter does not pack; use "
-                       "pack=False (masked_lm_positions index one sequence).")
+      raise errors.UserError("EncoderFeatureConverter does not pack; use "
+                             "pack=False (masked_lm_positions index one sequence).")
     super().__init__(pack=False, **kwargs)
     self._pad_id = pad_id
     self._vocabulary = vocabulary
@@ -153,13 +154,13 @@ class EncoderFeatureConverter(seqio.FeatureConverter):
       task_feature_lengths: length per `length_of` key.
     """
     if "input_ids" not in task_feature_lengths:
-      raise ValueError("task_feature_lengths needs an 'input_ids' length; "
-                       f"got {dict(task_feature_lengths)}.")
+      raise errors.UserError("task_feature_lengths needs an 'input_ids' length; "
+                             f"got {dict(task_feature_lengths)}.")
     length_keys = {spec.length_of for spec in PADDED_FEATURES.values()}
     unknown = set(task_feature_lengths) - length_keys
     if unknown:
-      raise ValueError(f"Unknown task_feature_lengths keys {sorted(unknown)};"
-                       f" lengths are given for {sorted(length_keys)}.")
+      raise errors.UserError(f"Unknown task_feature_lengths keys {sorted(unknown)};"
+                             f" lengths are given for {sorted(length_keys)}.")
     self._padded, model = {}, {}
     for name, spec in element_spec.items():
       rank = spec.shape.rank
@@ -167,13 +168,13 @@ class EncoderFeatureConverter(seqio.FeatureConverter):
         model[name] = _Spec(dtype=spec.dtype, rank=0)
         continue
       if name not in PADDED_FEATURES:
-        raise ValueError(
+        raise errors.UserError(
             f"Feature '{name}' has rank {rank} but no row in "
             "rembert_mtf.data.feature_converters.PADDED_FEATURES; add one saying "
             "which length it follows and its pad value.")
       pad = PADDED_FEATURES[name]
       if pad.length_of not in task_feature_lengths:
-        raise ValueError(
+        raise errors.UserError(
             f"Feature '{name}' follows the length of '{pad.length_of}', "
             "which task_feature_lengths does not give: "
             f"{dict(task_feature_lengths)}.")
@@ -186,8 +187,8 @@ class EncoderFeatureConverter(seqio.FeatureConverter):
         for key in task_feature_lengths if key in element_spec}
     missing = set(task_feature_lengths) - set(self.TASK_FEATURES)
     if missing:
-      raise ValueError(f"The dataset has no feature {sorted(missing)} for "
-                       "which task_feature_lengths gives a length.")
+      raise errors.UserError(f"The dataset has no feature {sorted(missing)} for "
+                             "which task_feature_lengths gives a length.")
 
   def _pad_value(self, pad, dtype):
     value = self.input_pad_id if pad.pad_value == VOCAB_PAD else pad.pad_value

@@ -28,6 +28,7 @@ XNLI language missing from the example) are dropped, logged and counted in
 
 # pylint: disable=g-bad-import-order,wrong-import-order
 from rembert_mtf import compat  # noqa: F401  (first: mesh_tensorflow fix)
+from rembert_mtf import errors
 
 import collections
 import dataclasses
@@ -61,7 +62,7 @@ def _max_length(sequence_length, specials):
   """Room for pieces in a sequence of sequence_length["input_ids"]."""
   length = (sequence_length or {}).get("input_ids")
   if not length or length <= specials:
-    raise ValueError(
+    raise errors.UserError(
         f"sequence_length['input_ids'] must be more than {specials} (the "
         f"[CLS]/[SEP] tokens); got {length}.")
   return length - specials
@@ -328,7 +329,7 @@ def reassemble_sentences(chunks: Sequence[WordTags]):
     tags = []
     for chunk in sorted(by_sentence[sentence_id], key=lambda c: c.word_offset):
       if chunk.word_offset != len(tags):
-        raise ValueError(
+        raise errors.UserError(
             f"sentence {sentence_id}: sequence starts at word "
             f"{chunk.word_offset}, expected {len(tags)} (missing or repeated "
             "sequences)")

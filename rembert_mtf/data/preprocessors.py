@@ -23,6 +23,7 @@ absent). Special-token ids come from the SentencePiece model
 
 # pylint: disable=g-bad-import-order,wrong-import-order
 from rembert_mtf import compat  # noqa: F401  (first: mesh_tensorflow fix)
+from rembert_mtf import errors
 
 import functools
 import math
@@ -85,8 +86,8 @@ def input_length(sequence_length):
   """L: seqio's sequence_length["input_ids"], or DEFAULT_SEQUENCE_LENGTH."""
   length = (sequence_length or {}).get("input_ids") or DEFAULT_SEQUENCE_LENGTH
   if length < 3:
-    raise ValueError(f"sequence_length['input_ids'] is {length}; [CLS] x "
-                     "[SEP] needs at least 3.")
+    raise errors.UserError(f"sequence_length['input_ids'] is {length}; [CLS] x "
+                           "[SEP] needs at least 3.")
   return length
 
 

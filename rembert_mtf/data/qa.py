@@ -46,6 +46,7 @@ import gin
 import numpy as np
 
 from rembert_mtf import compat  # noqa: F401  (import fix before tensorflow)
+from rembert_mtf import errors
 from rembert_mtf.data import vocabulary as vocabulary_lib
 import tensorflow as tf  # pylint: disable=g-bad-import-order
 
@@ -185,8 +186,8 @@ def make_windows(example, processor, special, max_seq_length=384,
   question = processor.encode(example["question"])[:max_query_length]
   max_tokens = max_seq_length - len(question) - 3
   if max_tokens < 1:
-    raise ValueError(f"max_seq_length {max_seq_length} leaves no room for "
-                     f"context after a {len(question)}-token question")
+    raise errors.UserError(f"max_seq_length {max_seq_length} leaves no room for "
+                           f"context after a {len(question)}-token question")
   context = example["context"]
   ids, starts, ends = tokenize_with_offsets(processor, context)
   answer = _answer_char_span(context, example["answer_texts"],

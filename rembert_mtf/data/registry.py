@@ -8,6 +8,7 @@ suggests the closest registered names.
 
 # pylint: disable=g-bad-import-order,wrong-import-order
 from rembert_mtf import compat  # noqa: F401  (first: mesh_tensorflow fix)
+from rembert_mtf import errors
 
 import dataclasses
 import difflib
@@ -60,7 +61,7 @@ def registered_rows(filter_regex: Optional[str] = None) -> Sequence[Row]:
   try:
     pattern = re.compile(filter_regex or "")
   except re.error as e:
-    raise ValueError(f"--filter {filter_regex!r} is not a regex: {e}") from e
+    raise errors.UserError(f"--filter {filter_regex!r} is not a regex: {e}") from e
   rows = [_task_row(seqio.TaskRegistry.get(n))
           for n in seqio.TaskRegistry.names() if pattern.search(n)]
   rows += [_mixture_row(seqio.MixtureRegistry.get(n))
@@ -105,8 +106,8 @@ def get_task_or_mixture(name: str):
   close = difflib.get_close_matches(name, names, n=5, cutoff=0.6)
   hint = (f"closest: {', '.join(close)}" if close else
           f"no close match among {len(names)} registered names")
-  raise ValueError(f"unknown task or mixture {name!r}; {hint} "
-                   "(`rembert-mtf tasks` lists them)")
+  raise errors.UserError(f"unknown task or mixture {name!r}; {hint} "
+                         "(`rembert-mtf tasks` lists them)")
 
 
 def _task_row(task) -> Row:

@@ -68,6 +68,7 @@ import random
 import re
 import types
 from typing import Mapping, NamedTuple, Optional, Tuple
+from rembert_mtf import errors
 
 # ----------------------------------------------------------------- concepts --
 
@@ -281,8 +282,8 @@ def make_languages(num_languages=DEFAULT_NUM_LANGUAGES, seed=0):
     dict code -> Language, in PROFILES order ("lang_a" first).
   """
   if not 1 <= num_languages <= MAX_LANGUAGES:
-    raise ValueError(f"num_languages must be in 1..{MAX_LANGUAGES} (one "
-                     f"script each); got {num_languages}.")
+    raise errors.UserError(f"num_languages must be in 1..{MAX_LANGUAGES} (one "
+                           f"script each); got {num_languages}.")
   return {p.code: make_language(p, seed) for p in PROFILES[:num_languages]}
 
 
@@ -785,7 +786,7 @@ def _language(code, languages=None):
     return languages[code]
   codes = language_codes(MAX_LANGUAGES)
   if code not in codes:
-    raise ValueError(f"unknown language {code!r}; one of {', '.join(codes)}")
+    raise errors.UserError(f"unknown language {code!r}; one of {', '.join(codes)}")
   return make_languages(codes.index(code) + 1)[code]
 
 

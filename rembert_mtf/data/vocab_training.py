@@ -12,6 +12,7 @@ are written atomically (trained in a temporary folder, then renamed).
 
 # pylint: disable=g-bad-import-order,wrong-import-order
 from rembert_mtf import compat  # noqa: F401  (first: mesh_tensorflow fix)
+from rembert_mtf import errors
 
 import argparse
 import difflib
@@ -45,7 +46,7 @@ def get_provider(name):
     hint = (f"closest: {', '.join(close)}" if close else
             "no similar names; import the module registering it "
             "(e.g. rembert_mtf.tasks.pretraining)")
-    raise ValueError(f"Unknown mixture or task '{name}' ({hint}).")
+    raise errors.UserError(f"Unknown mixture or task '{name}' ({hint}).")
   return seqio.get_mixture_or_task(name)
 
 
@@ -103,7 +104,7 @@ def read_lines(task, quota, text_key=preprocessors.TEXT_KEY, split="train",
     return []
   ds = task.source.get_dataset(split=split, shuffle=True, seed=seed)
   if text_key not in ds.element_spec:
-    raise ValueError(
+    raise errors.UserError(
         f"Task '{task.name}' source has no '{text_key}' feature (has "
         f"{', '.join(sorted(ds.element_spec))}); pass text_key=.")
   lines = []
@@ -161,8 +162,8 @@ def train_vocabulary(mixture_name, vocab_size, out_prefix,
                                split, seed)
   num_lines = sum(len(lines) for lines in sentences.values())
   if not num_lines:
-    raise ValueError(f"No text sampled from '{mixture_name}' (split "
-                     f"{split}, feature {text_key}).")
+    raise errors.UserError(f"No text sampled from '{mixture_name}' (split "
+                           f"{split}, feature {text_key}).")
   out_dir = os.path.dirname(os.path.abspath(out_prefix))
   os.makedirs(out_dir, exist_ok=True)
   # Same folder as the output, so the final rename is atomic.
@@ -203,12 +204,12 @@ def _train(text_file, model_prefix, vocab_size, character_coverage,
                         message)
     where = f"the text sampled from '{mixture_name}' ({num_lines} lines)"
     if too_high:
-      raise ValueError(
+      raise errors.UserError(
           f"vocab_size {vocab_size} is too large for {where}: it supports at "
           f"most {too_high.group(1)}; lower vocab_size or sample more "
           "sentences.") from None
     if too_low:
-      raise ValueError(
+      raise errors.UserError(
           f"vocab_size {vocab_size} is too small for {where}: it needs at "
           f"least {too_low.group(1)} pieces to cover its characters.") from None
     raise

@@ -11,6 +11,7 @@ import os
 
 import gin
 import seqio
+from rembert_mtf import errors
 
 # Each special token and the pieces it may be spelled as, in order of
 # preference (BERT-style brackets first, SentencePiece defaults after).
@@ -56,7 +57,7 @@ def get_vocabulary(sentencepiece_model_file=gin.REQUIRED):
 @functools.lru_cache(maxsize=None)
 def _cached_vocabulary(path):
   if not os.path.exists(path):
-    raise FileNotFoundError(
+    raise errors.MissingFileError(
         f"SentencePiece model {path} does not exist; set "
         "`get_vocabulary.sentencepiece_model_file` to a .model file "
         "(`rembert-mtf vocab` trains one).")
@@ -89,7 +90,7 @@ def special_tokens(vocabulary):
       elif name == "unk":
         ids[name] = unk_id
       else:
-        raise ValueError(
+        raise errors.UserError(
             f"SentencePiece model {vocabulary.sentencepiece_model_file} has "
             f"no {' or '.join(pieces)} piece; train it with `rembert-mtf "
             "vocab`, which reserves [CLS], [SEP] and [MASK].")

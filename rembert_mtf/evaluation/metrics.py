@@ -25,6 +25,7 @@ import warnings
 from seqeval import metrics as seqeval_metrics
 from t5.evaluation import metrics as t5_metrics
 from t5.evaluation import qa_utils
+from rembert_mtf import errors
 
 
 def accuracy(targets, predictions):
@@ -235,7 +236,7 @@ def language_score(scores):
       return scores[metric]
   if len(scores) == 1:
     return next(iter(scores.values()))
-  raise ValueError(f"no primary metric among {sorted(scores)}")
+  raise errors.UserError(f"no primary metric among {sorted(scores)}")
 
 
 def xtreme_summary(scores, groups=None):
@@ -264,9 +265,9 @@ def xtreme_summary(scores, groups=None):
   for task, by_language in scores.items():
     name = canonical_task(task)
     if name not in task_group:
-      raise ValueError(f"task {task!r} is in no group of {sorted(groups)}")
+      raise errors.UserError(f"task {task!r} is in no group of {sorted(groups)}")
     if not by_language:
-      raise ValueError(f"task {task!r} has no language scores")
+      raise errors.UserError(f"task {task!r} has no language scores")
     tasks[name] = statistics.fmean(
         language_score(s) for s in by_language.values())
   group_scores = {}

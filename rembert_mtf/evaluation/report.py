@@ -34,6 +34,7 @@ matplotlib.use("Agg")  # files only, never a display
 from matplotlib import figure as figure_lib  # noqa: E402
 
 from rembert_mtf import compat
+from rembert_mtf import errors
 from rembert_mtf.evaluation import xtreme
 
 tf = compat.tf
@@ -270,7 +271,7 @@ def make_report(model_dir: str, out_dir: Optional[str] = None,
       nor results.
   """
   if not tf.io.gfile.isdir(model_dir):
-    raise FileNotFoundError(f"--model_dir {model_dir} does not exist.")
+    raise errors.MissingFileError(f"--model_dir {model_dir} does not exist.")
   out_dir = out_dir or os.path.join(model_dir, "report")
   xtreme_dir = xtreme_dir or os.path.join(model_dir, "xtreme")
   tf.io.gfile.makedirs(out_dir)
@@ -281,9 +282,9 @@ def make_report(model_dir: str, out_dir: Optional[str] = None,
     written += results_figures(summary, out_dir)
     table = xtreme.markdown_table(summary)
   if not written:
-    raise FileNotFoundError(f"nothing to report: no TensorBoard event files "
-                            f"under {model_dir} and no results in "
-                            f"{xtreme_dir}.")
+    raise errors.MissingFileError(f"nothing to report: no TensorBoard event files "
+                                  f"under {model_dir} and no results in "
+                                  f"{xtreme_dir}.")
   return written, table
 
 

@@ -31,6 +31,7 @@ a benchmark mixture that has the requested split, keyed by language.
 import os
 from typing import Any, Callable, Dict, Iterable, Mapping, Optional
 
+from rembert_mtf import errors
 from rembert_mtf.data import qa
 from rembert_mtf.data import registry
 
@@ -53,8 +54,8 @@ def task_head(task) -> str:
   for feature, head in _HEAD_BY_FEATURE:
     if feature in task.output_features:
       return head
-  raise ValueError(f"task {task.name} has no label, labels or start_position "
-                   "feature: it is not a fine-tuning task.")
+  raise errors.UserError(f"task {task.name} has no label, labels or start_position "
+                         "feature: it is not a fine-tuning task.")
 
 
 def num_classes(task) -> int:
@@ -90,9 +91,9 @@ def model_output(prediction: Mapping[str, Any], head: str):
     return {"start_logits": prediction["start_logits"],
             "end_logits": prediction["end_logits"]}
   except KeyError as e:
-    raise ValueError(f"a {head} prediction needs {e.args[0]!r}; got "
-                     f"{sorted(prediction)} (predicted with another head?)"
-                     ) from e
+    raise errors.UserError(f"a {head} prediction needs {e.args[0]!r}; got "
+                           f"{sorted(prediction)} (predicted with another head?)"
+                           ) from e
 
 
 def postprocessed(task, predictions):
@@ -132,11 +133,11 @@ def evaluate_task(task_name: str, predictions: Iterable[Mapping[str, Any]],
   """
   task = registry.get_task_or_mixture(task_name)
   if split not in task.splits:
-    raise ValueError(f"task {task_name} has no split {split!r} (it has "
-                     f"{', '.join(task.splits)}).")
+    raise errors.UserError(f"task {task_name} has no split {split!r} (it has "
+                           f"{', '.join(task.splits)}).")
   predictions = list(predictions)
   if not predictions:
-    raise ValueError(f"no predictions for {task_name} ({split}).")
+    raise errors.UserError(f"no predictions for {task_name} ({split}).")
   targets, outputs = postprocessed(task, predictions)
   scores = {}
   # Score-based metrics need log-likelihoods an encoder does not produce.
@@ -176,14 +177,14 @@ def evaluate_mixture(mixture_name: str,
   """
   names = eval_task_names(mixture_name, split)
   if not names:
-    raise ValueError(f"mixture {mixture_name} has no evaluation task "
-                     f"(*{EVAL_MARKER}*) with split {split!r}.")
+    raise errors.UserError(f"mixture {mixture_name} has no evaluation task "
+                           f"(*{EVAL_MARKER}*) with split {split!r}.")
   results = {}
   for name in names:
     language = task_language(name)
     if language in results:
-      raise ValueError(f"mixture {mixture_name}: two evaluation tasks for "
-                       f"language {language!r}.")
+      raise errors.UserError(f"mixture {mixture_name}: two evaluation tasks for "
+                             f"language {language!r}.")
     path = os.path.join(out_dir, f"{name}.{split}.json") if out_dir else None
     results[language] = evaluate_task(name, predict_fn(name, split), split,
                                       output_path=path)

@@ -62,6 +62,7 @@ import re
 import statistics
 from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
 
+from rembert_mtf import errors
 from rembert_mtf.evaluation import scoring as evaluation
 from rembert_mtf.evaluation import metrics
 from rembert_mtf.data import registry
@@ -142,8 +143,8 @@ def _gfile():
 
 def get_benchmark(name: str) -> Benchmark:
   if name not in BENCHMARKS:
-    raise ValueError(f"unknown task {name!r} for --tasks; choose from "
-                     f"{', '.join(BENCHMARKS)}.")
+    raise errors.UserError(f"unknown task {name!r} for --tasks; choose from "
+                           f"{', '.join(BENCHMARKS)}.")
   return BENCHMARKS[name]
 
 
@@ -155,8 +156,8 @@ def sweep_for(benchmark: Benchmark, protocol: str) -> Tuple[Tuple[float, ...],
   if protocol == "rembert":
     rate, batch = benchmark.rembert
     return (rate,), batch
-  raise ValueError(f"--protocol must be one of {', '.join(PROTOCOLS)}, not "
-                   f"{protocol!r}.")
+  raise errors.UserError(f"--protocol must be one of {', '.join(PROTOCOLS)}, not "
+                         f"{protocol!r}.")
 
 
 # ----------------------------------------------------------------- runs ----
@@ -234,9 +235,9 @@ def run_once(benchmark: Benchmark, learning_rate: float, seed: int,
   done = read_results(path)
   if done is not None:
     if done.get("settings", {}) != settings:
-      raise ValueError(f"{path} was written with settings "
-                       f"{done.get('settings')}, not {settings}; pass another"
-                       " --output_dir or delete it.")
+      raise errors.UserError(f"{path} was written with settings "
+                             f"{done.get('settings')}, not {settings}; pass another"
+                             " --output_dir or delete it.")
     return done
   finetune_fn(benchmark.name, learning_rate, seed, directory)
   predict = functools.partial(predict_fn, directory)
@@ -289,14 +290,14 @@ def dev_score(results: Mapping, select_on: str, benchmark: Benchmark) -> float:
   dev = results["dev"]
   if select_on == "en":
     if benchmark.source_language not in dev:
-      raise ValueError(f"{results['task']}: no {benchmark.source_language} "
-                       "dev score to select on; use --select_on=average.")
+      raise errors.UserError(f"{results['task']}: no {benchmark.source_language} "
+                             "dev score to select on; use --select_on=average.")
     return language_score(dev[benchmark.source_language], benchmark)
   if select_on == "average":
     return statistics.fmean(language_score(s, benchmark)
                             for s in dev.values())
-  raise ValueError(f"--select_on must be one of {', '.join(SELECT_ON)}, not "
-                   f"{select_on!r}.")
+  raise errors.UserError(f"--select_on must be one of {', '.join(SELECT_ON)}, not "
+                         f"{select_on!r}.")
 
 
 def select_rate(runs: Sequence[Mapping], select_on: str,
@@ -526,9 +527,9 @@ def run_xtreme(output_dir: str, tasks: Sequence[str], finetune_fn: FinetuneFn,
     the summary (also written as summary.json, results.md, results.csv).
   """
   if select_on not in SELECT_ON:
-    raise ValueError(f"--select_on must be one of {', '.join(SELECT_ON)}.")
+    raise errors.UserError(f"--select_on must be one of {', '.join(SELECT_ON)}.")
   if not seeds:
-    raise ValueError("--seeds: give at least one seed.")
+    raise errors.UserError("--seeds: give at least one seed.")
   runs = {}
   for name in tasks:
     benchmark = get_benchmark(name)
@@ -595,8 +596,8 @@ class TrainerBackend:
     if not size:
       if self.max_train_steps:
         return self.max_train_steps
-      raise ValueError(f"size of {benchmark.train_task} unknown; pass "
-                       "--max_train_steps.")
+      raise errors.UserError(f"size of {benchmark.train_task} unknown; pass "
+                             "--max_train_steps.")
     steps = math.ceil(self.epochs * size / self.batch_size_for(benchmark))
     return min(steps, self.max_train_steps or steps)
 
@@ -635,8 +636,8 @@ class TrainerBackend:
     """predict_fn: trainer.predict dicts of the run's model on a task."""
     from rembert_mtf.training import trainer  # pylint: disable=g-import-not-at-top
     if directory not in self._checkpoint_dirs:
-      raise ValueError(f"{directory}: predict before finetune (the runner "
-                       "always fine-tunes, or resumes, first).")
+      raise errors.UserError(f"{directory}: predict before finetune (the runner "
+                             "always fine-tunes, or resumes, first).")
     checkpoints, config = self._checkpoint_dirs[directory]
     config = dataclasses.replace(
         config, mixture_or_task_name=task_name,
@@ -719,8 +720,8 @@ def _backend(args, output_dir):
   from rembert_mtf.training import trainer  # pylint: disable=g-import-not-at-top
   init_checkpoint = compat.tf.train.latest_checkpoint(args.model_dir)
   if not init_checkpoint:
-    raise FileNotFoundError(f"no checkpoint in --model_dir={args.model_dir} "
-                            "to fine-tune from.")
+    raise errors.MissingFileError(f"no checkpoint in --model_dir={args.model_dir} "
+                                  "to fine-tune from.")
   model_config, base_config, shape, layout = trainer.load_run_config(args)
   return TrainerBackend(
       output_dir, model_config, base_config, shape, layout, init_checkpoint,
@@ -737,8 +738,8 @@ def main(args):
   for task in tasks:
     get_benchmark(task)
   if not re.fullmatch(r"[\d,\s]+", args.seeds or ""):
-    raise ValueError(f"--seeds must be comma-separated integers, not "
-                     f"{args.seeds!r}.")
+    raise errors.UserError(f"--seeds must be comma-separated integers, not "
+                           f"{args.seeds!r}.")
   output_dir = args.output_dir or os.path.join(args.model_dir, "xtreme")
   backend = _backend(args, output_dir)
   summary = run_xtreme(

@@ -23,6 +23,7 @@ import os
 from absl import logging
 import numpy as np
 
+from rembert_mtf import errors
 from rembert_mtf.model import mesh_graph
 from rembert_mtf.data import vocabulary
 from rembert_mtf.training import model_dir as model_dir_lib
@@ -98,15 +99,15 @@ def _encoder_weights(reader, shapes):
   missing = [n for n in shapes if n not in reader.shapes and
              not n.startswith(POOLER_PREFIX)]
   if missing:
-    raise KeyError(f"checkpoint {reader.path} has no {missing[0]}.")
+    raise errors.MissingKeyError(f"checkpoint {reader.path} has no {missing[0]}.")
   weights = {}
   for name, shape in shapes.items():
     if name not in reader.shapes:
       continue
     if reader.shapes[name] != tuple(shape):
-      raise ValueError(f"checkpoint {reader.path}: {name} has shape "
-                       f"{list(reader.shapes[name])} but the operative config "
-                       f"implies {list(shape)}.")
+      raise errors.UserError(f"checkpoint {reader.path}: {name} has shape "
+                             f"{list(reader.shapes[name])} but the operative config "
+                             f"implies {list(shape)}.")
     weights[name] = reader.get(name)
   return weights
 
@@ -158,14 +159,14 @@ def embed(model_dir, input_path, out, batch_size=16, max_length=None):
     (number of lines, path of the pooled outputs or None).
   """
   if not os.path.isfile(input_path):
-    raise FileNotFoundError(f"input {input_path} does not exist.")
+    raise errors.MissingFileError(f"input {input_path} does not exist.")
   if batch_size <= 0:
-    raise ValueError(f"--batch_size must be positive, got {batch_size}.")
+    raise errors.UserError(f"--batch_size must be positive, got {batch_size}.")
   config = model_dir_lib.read_config(model_dir)
   max_length = min(max_length or config.max_position_embeddings,
                    config.max_position_embeddings)
   if max_length < 2:
-    raise ValueError(f"--max_length must be at least 2, got {max_length}.")
+    raise errors.UserError(f"--max_length must be at least 2, got {max_length}.")
   reader = model_dir_lib.CheckpointReader(
       model_dir_lib.latest_checkpoint(model_dir))
   vocab_path = model_dir_lib.vocabulary_path(model_dir)

@@ -37,6 +37,7 @@ import safetensors
 import safetensors.numpy
 from sentencepiece import sentencepiece_model_pb2
 
+from rembert_mtf import errors
 from rembert_mtf.interop import hf_names
 from rembert_mtf.training import model_dir as model_dir_lib
 
@@ -106,14 +107,14 @@ _HF_DEFAULTS = {
 
 def read_json(path):
   if not os.path.isfile(path):
-    raise FileNotFoundError(f"{path} does not exist.")
+    raise errors.MissingFileError(f"{path} does not exist.")
   try:
     with open(path) as f:
       value = json.load(f)
   except (json.JSONDecodeError, UnicodeDecodeError) as e:
-    raise ValueError(f"{path} is not valid JSON: {e}") from e
+    raise errors.UserError(f"{path} is not valid JSON: {e}") from e
   if not isinstance(value, dict):
-    raise ValueError(f"{path} does not hold a JSON object.")
+    raise errors.UserError(f"{path} does not hold a JSON object.")
   return value
 
 
@@ -127,8 +128,8 @@ def architecture_of(hf_config, path):
   if len(names) != 1 or names[0] not in ARCHITECTURES:
     found = (", ".join(map(str, names)) if names else
              f"(none; model_type {hf_config.get('model_type')!r})")
-    raise ValueError(f"{path}: unsupported architecture {found}; import-hf "
-                     f"reads {', '.join(ARCHITECTURES)}.")
+    raise errors.UserError(f"{path}: unsupported architecture {found}; import-hf "
+                           f"reads {', '.join(ARCHITECTURES)}.")
   return ARCHITECTURES[names[0]]
 
 
@@ -140,15 +141,15 @@ def config_from_hf(hf_config, family, path):
   """
   hf = {**_HF_DEFAULTS[family], **hf_config}
   if hf["hidden_act"] != "gelu":
-    raise ValueError(f"{path}: hidden_act {hf['hidden_act']!r} is not "
-                     "supported; the model uses exact (erf) GELU, 'gelu'.")
+    raise errors.UserError(f"{path}: hidden_act {hf['hidden_act']!r} is not "
+                           "supported; the model uses exact (erf) GELU, 'gelu'.")
   if hf.get("position_embedding_type", "absolute") != "absolute":
-    raise ValueError(f"{path}: position_embedding_type "
-                     f"{hf['position_embedding_type']!r} is not supported.")
+    raise errors.UserError(f"{path}: position_embedding_type "
+                           f"{hf['position_embedding_type']!r} is not supported.")
   hidden, heads = hf["hidden_size"], hf["num_attention_heads"]
   if heads <= 0 or hidden % heads:
-    raise ValueError(f"{path}: hidden_size {hidden} is not a multiple of "
-                     f"num_attention_heads {heads}.")
+    raise errors.UserError(f"{path}: hidden_size {hidden} is not a multiple of "
+                           f"num_attention_heads {heads}.")
   if family == "rembert":
     embeddings = dict(input_embedding_size=hf["input_embedding_size"],
                       output_embedding_size=hf["output_embedding_size"])
@@ -166,7 +167,7 @@ def config_from_hf(hf_config, family, path):
         layer_norm_epsilon=float(hf["layer_norm_eps"]),
         initializer_range=float(hf["initializer_range"]), **embeddings)
   except (TypeError, ValueError) as e:
-    raise ValueError(f"{path}: {e}") from e
+    raise errors.UserError(f"{path}: {e}") from e
 
 
 def hf_config_for(config, arch, specials, num_labels=None):
@@ -229,35 +230,35 @@ class HfWeights:
     elif os.path.isfile(os.path.join(folder, PYTORCH_BIN)):
       self._open_torch(os.path.join(folder, PYTORCH_BIN))
     else:
-      raise FileNotFoundError(
+      raise errors.MissingFileError(
           f"{folder} holds no {SAFETENSORS}, {SAFETENSORS_INDEX} or "
           f"{PYTORCH_BIN}.")
 
   def _index_safetensors(self, path):
     if not os.path.isfile(path):
-      raise FileNotFoundError(f"weights file {path} does not exist.")
+      raise errors.MissingFileError(f"weights file {path} does not exist.")
     try:
       with safetensors.safe_open(path, framework="numpy") as handle:
         for key in handle.keys():
           self.keys[key] = path
           self._shapes[key] = tuple(handle.get_slice(key).get_shape())
     except (safetensors.SafetensorError, OSError, ValueError) as e:
-      raise ValueError(f"{path} is not a readable safetensors file: "
-                       f"{e}") from e
+      raise errors.UserError(f"{path} is not a readable safetensors file: "
+                             f"{e}") from e
 
   def _open_torch(self, path):
     try:
       import torch  # pylint: disable=g-import-not-at-top
     except ImportError as e:
-      raise ValueError(
+      raise errors.UserError(
           f"{path} is a PyTorch pickle, which needs torch (not installed); "
           "convert it to model.safetensors or install torch.") from e
     try:
       state = torch.load(path, map_location="cpu", weights_only=True,
                          mmap=True)
     except Exception as e:  # torch raises many kinds on a corrupt file
-      raise ValueError(f"{path} is not a readable PyTorch checkpoint: "
-                       f"{str(e).splitlines()[0] if str(e) else e!r}") from e
+      raise errors.UserError(f"{path} is not a readable PyTorch checkpoint: "
+                             f"{str(e).splitlines()[0] if str(e) else e!r}") from e
     self._torch_state = state
     self.keys.update({k: path for k in state})
     self._shapes.update({k: tuple(v.shape) for k, v in state.items()})
@@ -274,7 +275,7 @@ class HfWeights:
       else:
         value = self._read_safetensors(path, key)
     except Exception as e:  # safetensors/torch: truncated or bad dtype
-      raise ValueError(f"{path}: cannot read {key}: {e}") from e
+      raise errors.UserError(f"{path}: cannot read {key}: {e}") from e
     if value.dtype != np.float32:
       value = value.astype(np.float32)
     return value
@@ -303,11 +304,11 @@ def _task_classes(weights, arch, path):
     return {}
   key = "qa_outputs.weight" if arch.head == "qa" else "classifier.weight"
   if key not in weights.keys:
-    raise KeyError(f"{path}: {arch.name} weights have no {key}.")
+    raise errors.MissingKeyError(f"{path}: {arch.name} weights have no {key}.")
   classes = weights.shape(key)[0]
   if arch.head == "qa" and classes != 2:
-    raise ValueError(f"{path}: {key} has {classes} outputs; extractive QA "
-                     "needs 2 (start, end).")
+    raise errors.UserError(f"{path}: {key} has {classes} outputs; extractive QA "
+                           "needs 2 (start, end).")
   return {arch.head: classes}
 
 
@@ -330,11 +331,11 @@ def _source_keys(weights, shapes, family, path):
         key[len(prefix):] in weights.keys):
       key = key[len(prefix):]
     if key not in weights.keys:
-      raise KeyError(f"{path}: no weight {key} (our {name}).")
+      raise errors.MissingKeyError(f"{path}: no weight {key} (our {name}).")
     expected = hf_names.hf_shape(name, shape)
     if weights.shape(key) != expected:
-      raise ValueError(f"{path}: {key} has shape {list(weights.shape(key))} "
-                       f"but config.json implies {list(expected)}.")
+      raise errors.UserError(f"{path}: {key} has shape {list(weights.shape(key))} "
+                             f"but config.json implies {list(expected)}.")
     plan[name] = key
   ignorable = (".position_ids", ".token_type_ids")
   # BertForMaskedLM's decoder is tied to the word embedding and its bias.
@@ -343,8 +344,8 @@ def _source_keys(weights, shapes, family, path):
                  if k not in plan.values() and not k.endswith(ignorable) and
                  not (family == "bert" and k in tied))
   if extra:
-    raise ValueError(f"{path}: weights with no place in the model: "
-                     f"{extra[0]} ({len(extra)} in all).")
+    raise errors.UserError(f"{path}: weights with no place in the model: "
+                           f"{extra[0]} ({len(extra)} in all).")
   return plan
 
 
@@ -356,8 +357,8 @@ def _check_tied(weights, plan, path):
   for key, ours in pairs:
     if key in weights.keys and ours in plan:
       if not np.array_equal(weights.get(key), weights.get(plan[ours])):
-        raise ValueError(f"{path}: {key} differs from {plan[ours]}; the "
-                         "coupled model needs tied embeddings.")
+        raise errors.UserError(f"{path}: {key} differs from {plan[ours]}; the "
+                               "coupled model needs tied embeddings.")
 
 
 def import_hf(source, model_dir, overwrite=False):
@@ -402,16 +403,16 @@ def _resolve_head(head, names):
   """--head=auto: the one task head present, else mlm if cls/ is, else none."""
   if head != "auto":
     if head not in HEADS:
-      raise ValueError(f"--head must be auto or one of {', '.join(HEADS)}, "
-                       f"got {head!r}.")
+      raise errors.UserError(f"--head must be auto or one of {', '.join(HEADS)}, "
+                             f"got {head!r}.")
     return head
   present = [h for h, p in TASK_HEAD_PREFIX.items()
              if any(n.startswith(p) for n in names)]
   if len(present) == 1:
     return present[0]
   if len(present) > 1:
-    raise ValueError(f"the checkpoint has several task heads "
-                     f"({', '.join(present)}); choose one with --head.")
+    raise errors.UserError(f"the checkpoint has several task heads "
+                           f"({', '.join(present)}); choose one with --head.")
   mlm = any(n.startswith("cls/predictions/") for n in names)
   return "mlm" if mlm else "none"
 
@@ -421,9 +422,9 @@ def _checkpoint_classes(reader, head):
     return {}
   kernel = TASK_HEAD_PREFIX[head] + "kernel"
   if kernel not in reader.shapes:
-    raise KeyError(f"checkpoint {reader.path} has no {kernel}: there is no "
-                   f"{head} head to export (fine-tune first, or choose "
-                   "another --head).")
+    raise errors.MissingKeyError(f"checkpoint {reader.path} has no {kernel}: there is no "
+                                 f"{head} head to export (fine-tune first, or choose "
+                                 "another --head).")
   return {head: reader.shapes[kernel][-1]}
 
 
@@ -461,11 +462,11 @@ def _check_export(reader, shapes, config):
                         "initialization (normal(0, %g), zero bias).",
                         reader.path, name, config.initializer_range)
         continue
-      raise KeyError(f"checkpoint {reader.path} has no {name}.")
+      raise errors.MissingKeyError(f"checkpoint {reader.path} has no {name}.")
     if reader.shapes[name] != tuple(shape):
-      raise ValueError(f"checkpoint {reader.path}: {name} has shape "
-                       f"{list(reader.shapes[name])} but the operative "
-                       f"config implies {list(shape)}.")
+      raise errors.UserError(f"checkpoint {reader.path}: {name} has shape "
+                             f"{list(reader.shapes[name])} but the operative "
+                             f"config implies {list(shape)}.")
   if config.num_extra_output_layers and any(n.startswith("cls/predictions")
                                             for n in shapes):
     logging.warning("transformers has no place for the %d extra output "
@@ -532,7 +533,7 @@ def export_hf(model_dir, out, head="auto", overwrite=False,
   vocab_path = model_dir_lib.vocabulary_path(model_dir)
   specials = model_dir_lib.check_vocabulary(vocab_path, config)
   if config.head_size * config.num_heads != config.hidden_size:
-    raise ValueError(
+    raise errors.UserError(
         f"transformers computes the head size as hidden_size / num_heads; "
         f"this model has head_size {config.head_size} x {config.num_heads} "
         f"heads != hidden_size {config.hidden_size}.")

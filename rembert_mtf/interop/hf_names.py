@@ -13,6 +13,7 @@ baseline as BertForMaskedLM with tied embeddings).
 import re
 
 import numpy as np
+from rembert_mtf import errors
 
 # Our MLM-head names -> transformers' per family (the rest is generic).
 _HEAD_NAMES = {
@@ -129,7 +130,7 @@ def from_hf_state_dict(state, shapes, family="rembert"):
     if key is None:
       continue
     if key not in state:
-      raise KeyError(f"the checkpoint has no {key} (for our {name}).")
+      raise errors.MissingKeyError(f"the checkpoint has no {key} (for our {name}).")
     value = state[key]
     value = value.detach().cpu().numpy() if hasattr(value, "detach") else value
     weights[name] = from_hf_array(name, value, shape)

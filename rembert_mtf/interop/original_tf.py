@@ -51,6 +51,7 @@ import os
 from absl import logging
 import numpy as np
 
+from rembert_mtf import errors
 from rembert_mtf.interop import hf
 from rembert_mtf.training import model_dir as model_dir_lib
 
@@ -105,16 +106,16 @@ def config_from_release(values, path, checkpoint_shapes):
   """
   for field in _REQUIRED:
     if _lookup(values, field) is None:
-      raise ValueError(f"{path}: no {' or '.join(_CONFIG_KEYS[field])}.")
+      raise errors.UserError(f"{path}: no {' or '.join(_CONFIG_KEYS[field])}.")
   if values.get("hidden_act", "gelu") != "gelu":
-    raise ValueError(f"{path}: hidden_act {values['hidden_act']!r} is not "
-                     "supported; the model uses exact (erf) GELU, 'gelu'.")
+    raise errors.UserError(f"{path}: hidden_act {values['hidden_act']!r} is not "
+                           "supported; the model uses exact (erf) GELU, 'gelu'.")
   sizes = {f: _lookup(values, f) for f in _CONFIG_KEYS}
   sizes = {f: v for f, v in sizes.items() if v is not None}
   hidden, heads = sizes["hidden_size"], sizes["num_heads"]
   if heads <= 0 or hidden % heads:
-    raise ValueError(f"{path}: hidden_size {hidden} is not a multiple of "
-                     f"the number of heads {heads}.")
+    raise errors.UserError(f"{path}: hidden_size {hidden} is not a multiple of "
+                           f"the number of heads {heads}.")
   sizes["head_size"] = hidden // heads
   model_type = values.get("model_type")
   decoupled = model_type == "rembert" or "input_embedding_size" in sizes
@@ -130,15 +131,15 @@ def config_from_release(values, path, checkpoint_shapes):
   try:
     return model_dir_lib.make_config(**sizes)
   except (TypeError, ValueError) as e:
-    raise ValueError(f"{path}: {e}") from e
+    raise errors.UserError(f"{path}: {e}") from e
 
 
 def _output_embedding_width(shapes, vocab_size, path):
   for name, shape in shapes.items():
     if name.split("/")[-1] == "output_embedding" and len(shape) == 2:
       return shape[1] if shape[0] == vocab_size else shape[0]
-  raise ValueError(f"{path}: no output_embedding_size, and the checkpoint "
-                   "has no output embedding to read it from.")
+  raise errors.UserError(f"{path}: no output_embedding_size, and the checkpoint "
+                         "has no output embedding to read it from.")
 
 
 # ----------------------------------------------------------------------------
@@ -160,7 +161,7 @@ def release_shape(name, shape):
 def _find_output_embedding(shapes, path):
   found = [n for n in shapes if n.split("/")[-1] == "output_embedding"]
   if len(found) > 1:
-    raise ValueError(f"{path}: several output embeddings ({', '.join(found)}).")
+    raise errors.UserError(f"{path}: several output embeddings ({', '.join(found)}).")
   return found[0] if found else None
 
 
@@ -212,7 +213,7 @@ def plan_import(shapes, config, path):
   for name, shape in ours.items():
     source = renamed.get(name, name)
     if source not in shapes:
-      raise KeyError(f"{path}: no variable {source} (our {name}).")
+      raise errors.MissingKeyError(f"{path}: no variable {source} (our {name}).")
     plan[name] = (source, _transposition(name, source, shape, shapes[source],
                                          path))
   _check_leftovers(shapes, {s for s, _ in plan.values()}, path)
@@ -232,8 +233,8 @@ def _transposition(name, source, shape, stored, path):
   if name == OUTPUT_EMBEDDING and tuple(stored) == expected[::-1] and (
       expected[0] != expected[1]):
     return True
-  raise ValueError(f"{path}: {source} has shape {list(stored)} but the config "
-                   f"implies {list(expected)}.")
+  raise errors.UserError(f"{path}: {source} has shape {list(stored)} but the config "
+                         f"implies {list(expected)}.")
 
 
 def _check_leftovers(shapes, used, path):
@@ -250,8 +251,8 @@ def _check_leftovers(shapes, used, path):
                     "know: %s.", path, ", ".join(pretraining))
   unknown = [n for n in left if n not in dropped and n not in pretraining]
   if unknown:
-    raise ValueError(f"{path}: variables with no place in the model: "
-                     f"{unknown[0]} ({len(unknown)} in all).")
+    raise errors.UserError(f"{path}: variables with no place in the model: "
+                           f"{unknown[0]} ({len(unknown)} in all).")
 
 
 def _resolve_checkpoint(path):
@@ -259,8 +260,8 @@ def _resolve_checkpoint(path):
   if os.path.isdir(path):
     return model_dir_lib.latest_checkpoint(path)
   if not os.path.isfile(path + ".index"):
-    raise FileNotFoundError(f"TF checkpoint {path} does not exist (no "
-                            f"{path}.index).")
+    raise errors.MissingFileError(f"TF checkpoint {path} does not exist (no "
+                                  f"{path}.index).")
   return path
 
 

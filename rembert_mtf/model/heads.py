@@ -14,6 +14,7 @@ import dataclasses
 from typing import Callable, Tuple
 
 from rembert_mtf import compat
+from rembert_mtf import errors
 from rembert_mtf.model import modeling
 
 mtf = compat.mtf
@@ -106,8 +107,8 @@ HEADS = {
 
 def get_head(name):
   if name not in HEADS:
-    raise ValueError(f"unknown head {name!r}; `trainer.head` must be one of "
-                     f"{', '.join(HEADS)}.")
+    raise errors.UserError(f"unknown head {name!r}; `trainer.head` must be one of "
+                           f"{', '.join(HEADS)}.")
   return HEADS[name]
 
 

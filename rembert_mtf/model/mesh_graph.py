@@ -12,6 +12,7 @@ import dataclasses
 import numpy as np
 
 from rembert_mtf import compat
+from rembert_mtf import errors
 from rembert_mtf.model import modeling
 from rembert_mtf.training import optimizers
 from rembert_mtf.model import partitioning
@@ -155,13 +156,13 @@ class MeshGraph:
     """Assigns {variable name: numpy array}; names must exist, shapes match."""
     unknown = sorted(set(weights) - set(self._masters))
     if unknown:
-      raise KeyError(f"no variable named {unknown[0]} in this model "
-                     f"({len(unknown)} unknown names).")
+      raise errors.MissingKeyError(f"no variable named {unknown[0]} in this model "
+                                   f"({len(unknown)} unknown names).")
     feed = {}
     for name, value in weights.items():
       if tuple(value.shape) != self.variable_shapes[name]:
-        raise ValueError(f"variable {name} has shape "
-                         f"{self.variable_shapes[name]}, got {value.shape}.")
+        raise errors.UserError(f"variable {name} has shape "
+                               f"{self.variable_shapes[name]}, got {value.shape}.")
       feed[self._placeholders_for_load[name]] = value
     self.session.run([self._loads[name] for name in weights], feed)
     self.session.run(self._to_slices)

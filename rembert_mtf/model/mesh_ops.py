@@ -17,6 +17,7 @@ dimensions may be split over other axes.
 """
 
 from rembert_mtf import compat
+from rembert_mtf import errors
 
 mtf = compat.mtf
 tf = compat.tf
@@ -53,7 +54,7 @@ def _check_ids_not_on_vocab_axis(mesh_impl, ids, vocab_dim):
   vocab_axis = mesh_impl.tensor_dimension_to_mesh_axis(vocab_dim)
   if vocab_axis is not None and vocab_axis in _mesh_axes(mesh_impl,
                                                          ids.shape.dims):
-    raise ValueError(
+    raise errors.UserError(
         f"embedding lookup: {vocab_dim.name!r} and a dimension of the ids "
         f"({ids.shape}) are split over the same mesh axis; split one of them "
         "over another axis (partitioning.mesh.layout).")
@@ -66,8 +67,8 @@ class EmbeddingLookupOperation(mtf.Operation):
   def __init__(self, table, ids, vocab_dim, name=None):
     if table.shape.dims[0] != vocab_dim:
       # tf.gather reads rows along the first axis of each slice.
-      raise ValueError(f"embedding_lookup needs {vocab_dim.name!r} as the "
-                       f"table's first dimension, got {table.shape}.")
+      raise errors.UserError(f"embedding_lookup needs {vocab_dim.name!r} as the "
+                             f"table's first dimension, got {table.shape}.")
     super().__init__([table, ids], name=name or "embedding_lookup")
     self._vocab_dim = vocab_dim
     self._row_dims = table.shape - vocab_dim

@@ -33,6 +33,7 @@ import zlib
 import gin
 
 from rembert_mtf import compat
+from rembert_mtf import errors
 from rembert_mtf.model import mesh_ops
 
 mtf = compat.mtf
@@ -97,7 +98,7 @@ class RemBertConfig:
   def __post_init__(self):
     if self.coupled and not (self.input_embedding_size ==
                              self.output_embedding_size == self.hidden_size):
-      raise ValueError(
+      raise errors.UserError(
           "a coupled model shares one embedding: set "
           "RemBertConfig.input_embedding_size = output_embedding_size = "
           f"hidden_size (got {self.input_embedding_size}, "
@@ -107,17 +108,17 @@ class RemBertConfig:
                   "max_position_embeddings", "type_vocab_size",
                   "output_embedding_size"):
       if getattr(self, field) <= 0:
-        raise ValueError(f"RemBertConfig.{field} must be positive, got "
-                         f"{getattr(self, field)}.")
+        raise errors.UserError(f"RemBertConfig.{field} must be positive, got "
+                               f"{getattr(self, field)}.")
     if self.num_layers < 0 or self.num_extra_output_layers < 0:
-      raise ValueError("RemBertConfig.num_layers and num_extra_output_layers "
-                       "must be >= 0.")
+      raise errors.UserError("RemBertConfig.num_layers and num_extra_output_layers "
+                             "must be >= 0.")
     if not 0.0 <= self.dropout_rate < 1.0:
-      raise ValueError(f"RemBertConfig.dropout_rate must be in [0, 1), got "
+      raise errors.UserError(f"RemBertConfig.dropout_rate must be in [0, 1), got "
                        f"{self.dropout_rate}.")
     if self.activation_dtype not in ("float32", "bfloat16"):
-      raise ValueError("RemBertConfig.activation_dtype must be 'float32' or "
-                       f"'bfloat16', got {self.activation_dtype!r}.")
+      raise errors.UserError("RemBertConfig.activation_dtype must be 'float32' or "
+                             f"'bfloat16', got {self.activation_dtype!r}.")
 
   @property
   def variable_dtype(self):
@@ -224,7 +225,7 @@ def embed_inputs(input_ids, token_type_ids, config, is_training):
   vocab, emb_in = _dim(config, VOCAB), _dim(config, EMB_IN)
   length = input_ids.shape.get_dim_by_name(LENGTH)
   if length.size > config.max_position_embeddings:
-    raise ValueError(
+    raise errors.UserError(
         f"sequence length {length.size} exceeds the model's "
         f"RemBertConfig.max_position_embeddings={config.max_position_embeddings}"
         "; shorten the sequence length or grow the position table.")

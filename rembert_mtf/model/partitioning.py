@@ -14,6 +14,7 @@ numbers involved.
 import gin
 
 from rembert_mtf import compat
+from rembert_mtf import errors
 from rembert_mtf.model import modeling
 
 mtf = compat.mtf
@@ -23,7 +24,7 @@ SHAPE_BINDING = "mesh_shape (--mesh_shape or `partitioning.mesh.shape`)"
 LAYOUT_BINDING = "mesh_layout (--mesh_layout or `partitioning.mesh.layout`)"
 
 
-class PartitioningError(ValueError):
+class PartitioningError(errors.UserError):
   """A mesh shape or layout that cannot work for this model."""
 
 

@@ -33,6 +33,7 @@ import json
 import math
 
 from rembert_mtf import compat
+from rembert_mtf import errors
 from rembert_mtf.model import heads
 from rembert_mtf.model import mesh_graph
 from rembert_mtf.model import modeling
@@ -618,20 +619,20 @@ def _device(args):
 def _batch_shape(args):
   for flag in ("batch_size", "sequence_length"):
     if getattr(args, flag) <= 0:
-      raise ValueError(f"--{flag} must be positive, got "
-                       f"{getattr(args, flag)}.")
+      raise errors.UserError(f"--{flag} must be positive, got "
+                             f"{getattr(args, flag)}.")
   if not 0 < args.utilization <= 1:
-    raise ValueError(f"--utilization must be in (0, 1], got "
-                     f"{args.utilization}.")
+    raise errors.UserError(f"--utilization must be in (0, 1], got "
+                           f"{args.utilization}.")
   predictions = 0
   if not args.finetuning:
     predictions = (args.mlm_predictions if args.mlm_predictions is not None
                    else default_mlm_predictions(args.sequence_length))
     if predictions <= 0:
       raise ValueError(f"--mlm_predictions must be positive, got "
-                       f"{predictions}.")
+                             f"{predictions}.")
   return mesh_graph.BatchShape(args.batch_size, args.sequence_length,
-                               predictions)
+                                     predictions)
 
 
 def main(args):

@@ -39,6 +39,7 @@ import threading
 import time
 
 from rembert_mtf import compat
+from rembert_mtf import errors
 
 tf = compat.tf
 
@@ -94,25 +95,25 @@ def parse_cluster(spec, devices_per_task=None, num_devices=None,
   """
   addresses = tuple(a.strip() for a in spec.split(",") if a.strip())
   if not addresses:
-    raise ValueError(f"--cluster={spec!r} names no task: write "
-                     "HOST:PORT,HOST:PORT,... (task 0 first).")
+    raise errors.UserError(f"--cluster={spec!r} names no task: write "
+                           "HOST:PORT,HOST:PORT,... (task 0 first).")
   for address in addresses:
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
-      raise ValueError(f"--cluster: {address!r} is not HOST:PORT (e.g. "
-                       "localhost:2222).")
+      raise errors.UserError(f"--cluster: {address!r} is not HOST:PORT (e.g. "
+                             "localhost:2222).")
   if len(set(addresses)) != len(addresses):
-    raise ValueError(f"--cluster={spec} names a task address twice; each "
-                     "task needs its own HOST:PORT.")
+    raise errors.UserError(f"--cluster={spec} names a task address twice; each "
+                           "task needs its own HOST:PORT.")
   if devices_per_task is None:
     if not num_devices or num_devices % len(addresses):
-      raise ValueError(
+      raise errors.UserError(
           f"trainer.num_devices = {num_devices} does not divide over the "
           f"{len(addresses)} tasks of --cluster; set --devices_per_task.")
     devices_per_task = num_devices // len(addresses)
   if devices_per_task <= 0:
-    raise ValueError(f"--devices_per_task must be positive, got "
-                     f"{devices_per_task}.")
+    raise errors.UserError(f"--devices_per_task must be positive, got "
+                           f"{devices_per_task}.")
   return Cluster(addresses, devices_per_task, timeout)
 
 
@@ -149,7 +150,7 @@ def start_server(cluster, task_index):
     return tf.train.Server(cluster.cluster_spec(), job_name=JOB,
                            task_index=task_index, config=config, start=True)
   except (tf.errors.UnknownError, tf.errors.InvalidArgumentError) as e:
-    raise ValueError(
+    raise errors.UserError(
         f"cannot start task {task_index}'s server on "
         f"{cluster.addresses[task_index]} (is the port in use?): "
         f"{str(e).strip().splitlines()[0]}") from e
@@ -172,7 +173,7 @@ def wait_for_workers(cluster):
     address = cluster.addresses[task]
     while not _reachable(address, timeout=1.0):
       if time.monotonic() > deadline:
-        raise ValueError(
+        raise errors.UserError(
             f"cluster task {task} at {address} is unreachable after "
             f"{cluster.timeout:g} s: start `rembert-mtf server "
             f"--cluster={cluster.flag} --task_index={task} "
@@ -189,7 +190,7 @@ def check_devices(cluster, target):
     prefix = f"/job:{JOB}/replica:0/task:{task}/device:CPU:"
     count = sum(name.startswith(prefix) for name in names)
     if count != cluster.devices_per_task:
-      raise ValueError(
+      raise errors.UserError(
           f"cluster task {task} at {cluster.addresses[task]} has {count} CPU "
           f"devices but --devices_per_task={cluster.devices_per_task}: "
           "restart its server with the same --devices_per_task.")
@@ -282,8 +283,8 @@ def from_args(args, num_devices, mesh_shape):
   """
   if not getattr(args, "cluster", None):
     if getattr(args, "devices_per_task", None):
-      raise ValueError("--devices_per_task needs --cluster (on one process, "
-                       "use --num_devices).")
+      raise errors.UserError("--devices_per_task needs --cluster (on one process, "
+                             "use --num_devices).")
     return None
   from rembert_mtf.model import partitioning  # pylint: disable=g-import-not-at-top
   cluster = parse_cluster(args.cluster, args.devices_per_task, num_devices,
@@ -320,13 +321,13 @@ def main(args):
   cluster = parse_cluster(args.cluster, args.devices_per_task, num_devices)
   task = args.task_index
   if not 0 <= task < cluster.num_tasks:
-    raise ValueError(f"--task_index={task} is not a task of --cluster "
-                     f"({cluster.num_tasks} tasks: 0 .. "
-                     f"{cluster.num_tasks - 1}).")
+    raise errors.UserError(f"--task_index={task} is not a task of --cluster "
+                           f"({cluster.num_tasks} tasks: 0 .. "
+                           f"{cluster.num_tasks - 1}).")
   if task == 0:
-    raise ValueError("task 0 is the training process (`rembert-mtf train "
-                     f"--cluster={cluster.flag}` runs it); start servers for "
-                     f"tasks 1 .. {cluster.num_tasks - 1}.")
+    raise errors.UserError("task 0 is the training process (`rembert-mtf train "
+                           f"--cluster={cluster.flag}` runs it); start servers for "
+                           f"tasks 1 .. {cluster.num_tasks - 1}.")
   start_server(cluster, task)
   print(f"server task {task} of {cluster.num_tasks} listening on "
         f"{cluster.addresses[task]} with {cluster.devices_per_task} CPU "

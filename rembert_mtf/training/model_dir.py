@@ -41,6 +41,7 @@ from gin import config_parser
 import numpy as np
 
 from rembert_mtf import compat
+from rembert_mtf import errors
 from rembert_mtf.model import modeling
 from rembert_mtf.data import vocabulary
 
@@ -144,11 +145,11 @@ def staged_folder(destination, overwrite=False):
   """
   destination = os.path.abspath(destination)
   if os.path.exists(destination) and not os.path.isdir(destination):
-    raise ValueError(f"{destination} exists and is not a folder.")
+    raise errors.UserError(f"{destination} exists and is not a folder.")
   if (os.path.isdir(destination) and os.listdir(destination) and
       not overwrite):
-    raise ValueError(f"{destination} already exists and is not empty; "
-                     "choose a new folder or pass --overwrite.")
+    raise errors.UserError(f"{destination} already exists and is not empty; "
+                           "choose a new folder or pass --overwrite.")
   parent, base = os.path.split(destination)
   os.makedirs(parent, exist_ok=True)
   staging = tempfile.mkdtemp(prefix=f".{base}.partial-", dir=parent)
@@ -203,7 +204,7 @@ def write_model_dir(model_dir, config, variables, vocabulary_path, step=0,
     the names written, in order.
   """
   if not os.path.isfile(vocabulary_path):
-    raise FileNotFoundError(f"vocabulary {vocabulary_path} does not exist.")
+    raise errors.MissingFileError(f"vocabulary {vocabulary_path} does not exist.")
   final = os.path.abspath(model_dir)
   with staged_folder(final, overwrite) as staging:
     names = write_checkpoint(staging, variables, step, shard_bytes)
@@ -254,10 +255,10 @@ def write_checkpoint(folder, variables, step=0, shard_bytes=SHARD_BYTES):
     group_bytes = 0
     for name, value in variables:
       if name in names or name == GLOBAL_STEP:
-        raise ValueError(f"variable {name} is written twice.")
+        raise errors.UserError(f"variable {name} is written twice.")
       value = np.asarray(value)
       if value.dtype != np.float32:
-        raise ValueError(f"variable {name} is {value.dtype}, not float32.")
+        raise errors.UserError(f"variable {name} is {value.dtype}, not float32.")
       if group and group_bytes + value.nbytes > shard_bytes:
         parts.append(_save_group(session, parts_dir, len(parts), group))
         group, group_bytes = [], 0
@@ -302,7 +303,7 @@ def latest_checkpoint(model_dir):
     FileNotFoundError: no such folder or no checkpoint in it.
   """
   if not os.path.isdir(model_dir):
-    raise FileNotFoundError(f"model_dir {model_dir} does not exist.")
+    raise errors.MissingFileError(f"model_dir {model_dir} does not exist.")
   path = tf.train.latest_checkpoint(model_dir)
   if path:
     return path
@@ -315,8 +316,8 @@ def latest_checkpoint(model_dir):
     if match:
       steps.append((int(match.group(1)), index[:-len(".index")]))
   if not steps:
-    raise FileNotFoundError(f"no checkpoint ({CHECKPOINT_PREFIX}-<step>.index) "
-                            f"in {model_dir}.")
+    raise errors.MissingFileError(f"no checkpoint ({CHECKPOINT_PREFIX}-<step>.index) "
+                                  f"in {model_dir}.")
   return max(steps)[1]
 
 
@@ -336,8 +337,8 @@ class CheckpointReader:
                      self._reader.get_variable_to_shape_map().items()}
       self.dtypes = self._reader.get_variable_to_dtype_map()
     except _READ_ERRORS as e:
-      raise ValueError(f"cannot read checkpoint {path}: "
-                       f"{_first_line(e)}") from e
+      raise errors.UserError(f"cannot read checkpoint {path}: "
+                             f"{_first_line(e)}") from e
 
   def model_variables(self):
     """Names of the model's variables (no slots, no global_step), sorted."""
@@ -351,12 +352,12 @@ class CheckpointReader:
       ValueError: the data cannot be read (truncated or corrupt file).
     """
     if name not in self.shapes:
-      raise KeyError(f"checkpoint {self.path} has no variable {name}.")
+      raise errors.MissingKeyError(f"checkpoint {self.path} has no variable {name}.")
     try:
       return self._reader.get_tensor(name)
     except _READ_ERRORS as e:
-      raise ValueError(f"checkpoint {self.path}: cannot read {name}: "
-                       f"{_first_line(e)}") from e
+      raise errors.UserError(f"checkpoint {self.path}: cannot read {name}: "
+                             f"{_first_line(e)}") from e
 
   def step(self):
     return int(self.get(GLOBAL_STEP)) if GLOBAL_STEP in self.shapes else 0
@@ -392,7 +393,7 @@ def read_bindings(path):
     with open(path) as f:
       statements = list(config_parser.ConfigParser(f, _GinValues()))
   except SyntaxError as e:
-    raise ValueError(f"{path}: gin syntax error: {_first_line(e)}") from e
+    raise errors.UserError(f"{path}: gin syntax error: {_first_line(e)}") from e
   macros, bindings = {}, {}
   for st in statements:
     if isinstance(st, config_parser.IncludeStatement):
@@ -426,22 +427,22 @@ def read_config(model_dir):
   """
   path = os.path.join(model_dir, OPERATIVE_CONFIG)
   if not os.path.isfile(path):
-    raise FileNotFoundError(f"{path} does not exist: {model_dir} is not a "
-                            "model_dir (import or train a model first).")
+    raise errors.MissingFileError(f"{path} does not exist: {model_dir} is not a "
+                                  "model_dir (import or train a model first).")
   values = {}
   for (selector, field), value in read_bindings(path).items():
     if selector != "RemBertConfig":
       continue
     if field not in CONFIG_FIELDS:
-      raise ValueError(f"{path}: RemBertConfig has no field {field}.")
+      raise errors.UserError(f"{path}: RemBertConfig has no field {field}.")
     if isinstance(value, _Reference):
-      raise ValueError(f"{path}: RemBertConfig.{field} = {value.text} is not "
-                       "a literal value.")
+      raise errors.UserError(f"{path}: RemBertConfig.{field} = {value.text} is not "
+                             "a literal value.")
     values[field] = value
   try:
     return make_config(**values)
   except (TypeError, ValueError) as e:
-    raise ValueError(f"{path}: {_first_line(e)}") from e
+    raise errors.UserError(f"{path}: {_first_line(e)}") from e
 
 
 def vocabulary_path(model_dir):
@@ -460,7 +461,7 @@ def vocabulary_path(model_dir):
         ("get_vocabulary", "sentencepiece_model_file"))
   if isinstance(bound, str) and os.path.isfile(bound):
     return bound
-  raise FileNotFoundError(
+  raise errors.MissingFileError(
       f"no vocabulary for {model_dir}: neither {local} nor the "
       "get_vocabulary.sentencepiece_model_file binding "
       f"({bound!r}) exists.")
@@ -477,16 +478,16 @@ def check_vocabulary(path, config):
       pieces than config.vocab_size.
   """
   if not os.path.isfile(path):
-    raise FileNotFoundError(f"vocabulary {path} does not exist.")
+    raise errors.MissingFileError(f"vocabulary {path} does not exist.")
   try:
     vocab = vocabulary.get_vocabulary(path)
     size = vocab.tokenizer.get_piece_size()
   except (RuntimeError, OSError, tf.errors.OpError) as e:
-    raise ValueError(f"{path} is not a SentencePiece model: "
-                     f"{_first_line(e)}") from e
+    raise errors.UserError(f"{path} is not a SentencePiece model: "
+                           f"{_first_line(e)}") from e
   if size > config.vocab_size:
-    raise ValueError(f"vocabulary {path} has {size} pieces, more than the "
-                     f"model's vocab_size {config.vocab_size}.")
+    raise errors.UserError(f"vocabulary {path} has {size} pieces, more than the "
+                           f"model's vocab_size {config.vocab_size}.")
   return vocabulary.special_tokens(vocab)
 
 

@@ -12,6 +12,7 @@ run as TensorFlow's fused Adam kernel) and mtf.optimize.AdafactorOptimizer.
 import gin
 
 from rembert_mtf import compat
+from rembert_mtf import errors
 
 mtf = compat.mtf
 tf = compat.tf
@@ -144,8 +145,8 @@ def make_optimizer(learning_rate, name="adam", weight_decay_rate=0.01,
         exclude_from_weight_decay=list(NO_DECAY_PATTERNS), fused=fused)
   if name == "adafactor":
     return mtf.optimize.AdafactorOptimizer(learning_rate=learning_rate)
-  raise ValueError(f"make_optimizer.name must be 'adam' or 'adafactor', got "
-                   f"{name!r}.")
+  raise errors.UserError(f"make_optimizer.name must be 'adam' or 'adafactor', got "
+                         f"{name!r}.")
 
 
 @gin.configurable

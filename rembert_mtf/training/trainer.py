@@ -27,6 +27,7 @@ from tensorflow_estimator.python.estimator import run_config as run_config_lib
 
 from rembert_mtf.training import cluster as cluster_lib
 from rembert_mtf import compat
+from rembert_mtf import errors
 from rembert_mtf.data import feature_converters
 from rembert_mtf.model import heads
 from rembert_mtf.model import modeling
@@ -43,7 +44,7 @@ OPERATIVE_CONFIG = "operative_config.gin"
 REAL_EXAMPLE = "is_real_example"
 
 
-class NonFiniteLossError(ValueError):
+class NonFiniteLossError(errors.UserError):
   """The loss became NaN or Inf; the last good checkpoint was kept."""
 
 
@@ -76,17 +77,17 @@ class TrainerConfig:
   def validate(self):
     heads.get_head(self.head)
     if not self.mixture_or_task_name:
-      raise ValueError("no training data: bind `trainer.mixture_or_task_name`"
-                       " (see `rembert-mtf tasks`).")
+      raise errors.UserError("no training data: bind `trainer.mixture_or_task_name`"
+                             " (see `rembert-mtf tasks`).")
     if self.eval_every_steps and not self.eval_mixture_name:
-      raise ValueError("trainer.eval_every_steps needs "
-                       "`trainer.eval_mixture_name` (a mixture with *_eval_* "
-                       "tasks).")
+      raise errors.UserError("trainer.eval_every_steps needs "
+                             "`trainer.eval_mixture_name` (a mixture with *_eval_* "
+                             "tasks).")
     for field in ("batch_size", "sequence_length", "train_steps",
                   "save_checkpoints_steps", "num_devices"):
       if getattr(self, field) <= 0:
-        raise ValueError(f"trainer.{field} must be positive, got "
-                         f"{getattr(self, field)}.")
+        raise errors.UserError(f"trainer.{field} must be positive, got "
+                               f"{getattr(self, field)}.")
 
   def feature_lengths(self):
     lengths = {"input_ids": self.sequence_length}
@@ -162,8 +163,8 @@ def _restore_from_init_checkpoint(init_checkpoint):
   assignment = {v.op.name: v for v in tf.global_variables()
                 if v.op.name in in_checkpoint and v.op.name != "global_step"}
   if not assignment:
-    raise ValueError(f"{init_checkpoint} shares no variable with this model; "
-                     "check `trainer.init_checkpoint`.")
+    raise errors.UserError(f"{init_checkpoint} shares no variable with this model; "
+                           "check `trainer.init_checkpoint`.")
   tf.train.init_from_checkpoint(init_checkpoint, assignment)
 
 
@@ -423,7 +424,7 @@ def check_run(model_config, trainer_config, mesh_shape, layout):
        modeling.CLASSES: trainer_config.num_classes},
       num_devices=trainer_config.num_devices)
   if trainer_config.sequence_length > model_config.max_position_embeddings:
-    raise ValueError(
+    raise errors.UserError(
         f"trainer.sequence_length = {trainer_config.sequence_length} exceeds "
         "RemBertConfig.max_position_embeddings = "
         f"{model_config.max_position_embeddings}.")
@@ -436,7 +437,7 @@ def check_vocabulary(model_config, name):
   for task in tasks:
     size = task.output_features["input_ids"].vocabulary.vocab_size
     if size != model_config.vocab_size:
-      raise ValueError(
+      raise errors.UserError(
           f"task {task.name}'s vocabulary has {size} pieces but "
           f"RemBertConfig.vocab_size = {model_config.vocab_size}; bind them "
           "to the same number (or `get_vocabulary.sentencepiece_model_file` "
@@ -456,7 +457,7 @@ def check_checkpoint_matches(model_dir, model_config, trainer_config,
   stored = dict(tf.train.list_variables(path))
   for name, shape in expected.variables.items():
     if name in stored and list(stored[name]) != shape.to_integer_list:
-      raise ValueError(
+      raise errors.UserError(
           f"checkpoint {path} holds {name} with shape {list(stored[name])} "
           f"but the configured model needs {shape.to_integer_list}: it was "
           "written for another architecture (check the model gin file or "
@@ -534,8 +535,8 @@ def keep_if_best(model_dir, model_config, trainer_config, mesh_shape, layout,
   metric = trainer_config.best_metric
   values = [v[metric] for v in scores.values() if metric in v]
   if not values:
-    raise ValueError(f"no eval task reports trainer.best_metric = {metric!r};"
-                     f" they report {sorted(next(iter(scores.values())))}.")
+    raise errors.UserError(f"no eval task reports trainer.best_metric = {metric!r};"
+                           f" they report {sorted(next(iter(scores.values())))}.")
   score = float(np.mean(values))
   best_dir = os.path.join(model_dir, "best")
   record = os.path.join(best_dir, "best.json")
@@ -564,8 +565,8 @@ def predict(model_dir, model_config, trainer_config, mesh_shape, layout,
   """Yields one prediction dict per real example of task `name`."""
   check_run(model_config, trainer_config, mesh_shape, layout)
   if not (checkpoint_path or tf.train.latest_checkpoint(model_dir)):
-    raise FileNotFoundError(f"no checkpoint in {model_dir}; train first or "
-                            "pass the --model_dir of a trained model.")
+    raise errors.MissingFileError(f"no checkpoint in {model_dir}; train first or "
+                                  "pass the --model_dir of a trained model.")
   estimator = make_estimator(model_dir, model_config, trainer_config,
                              mesh_shape, layout, cluster)
   for prediction in estimator.predict(
@@ -610,8 +611,8 @@ def load_run_config(args):
   """
   from rembert_mtf.cli import main as cli  # pylint: disable=g-import-not-at-top
   if args.tpu:
-    raise ValueError("--tpu: TPU execution (TPUEstimator with the SIMD mesh) "
-                     "is not implemented in this build; run on CPU devices.")
+    raise errors.UserError("--tpu: TPU execution (TPUEstimator with the SIMD mesh) "
+                           "is not implemented in this build; run on CPU devices.")
   operative = os.path.join(args.model_dir, OPERATIVE_CONFIG)
   if tf.io.gfile.exists(operative):
     args.gin_file = [operative] + list(args.gin_file)
@@ -635,12 +636,12 @@ def _checkpoint_path(path):
   if tf.io.gfile.isdir(path):
     latest = tf.train.latest_checkpoint(path)
     if not latest:
-      raise FileNotFoundError(f"no checkpoint in {path} "
-                              "(--init_checkpoint / trainer.init_checkpoint).")
+      raise errors.MissingFileError(f"no checkpoint in {path} "
+                                    "(--init_checkpoint / trainer.init_checkpoint).")
     return latest
   if not tf.io.gfile.exists(path + ".index"):
-    raise FileNotFoundError(f"checkpoint {path} does not exist "
-                            "(--init_checkpoint / trainer.init_checkpoint).")
+    raise errors.MissingFileError(f"checkpoint {path} does not exist "
+                                  "(--init_checkpoint / trainer.init_checkpoint).")
   return path
 
 
@@ -675,8 +676,8 @@ def main(args):
                                          num_devices=cluster.num_devices)
   if args.command in ("train", "finetune"):
     if args.command == "finetune" and trainer_config.head == "mlm":
-      raise ValueError("finetune needs a task head: bind `trainer.head` to "
-                       "classification, token or span.")
+      raise errors.UserError("finetune needs a task head: bind `trainer.head` to "
+                             "classification, token or span.")
     model_dir = args.model_dir
     if args.command == "finetune":
       model_dir, trainer_config = finetuning_run(model_dir, trainer_config)

@@ -1,0 +1,87 @@
+"""Flags shared by several commands, and what every run does with them first.
+
+Flags follow t5's Mesh TF entry point: repeated --gin_file and --gin_param,
+--gin_search_path, --module_import (to register a user's own tasks),
+--mesh_shape and --mesh_layout (override the gin-bound mesh). This module
+imports only argparse at load time: the parser is built without TensorFlow.
+"""
+
+import argparse
+import importlib
+
+
+def gin_flags():
+  """--gin_file, --gin_param, --gin_search_path, --module_import."""
+  parser = argparse.ArgumentParser(add_help=False)
+  parser.add_argument("--gin_file", action="append", default=[],
+                      help="gin file (repeatable); shipped ones by relative "
+                      "name, e.g. models/rembert.gin, layouts/mesh_2x4.gin")
+  parser.add_argument("--gin_param", action="append", default=[],
+                      help="gin binding (repeatable), e.g. "
+                      "'RemBertConfig.num_layers = 4'")
+  parser.add_argument("--gin_search_path", action="append", default=[],
+                      help="extra folder for gin files and includes")
+  parser.add_argument("--module_import", action="append", default=[],
+                      help="module to import first (e.g. your own tasks)")
+  return parser
+
+
+def mesh_flags():
+  """--mesh_shape and --mesh_layout (override partitioning.mesh.*)."""
+  parser = argparse.ArgumentParser(add_help=False)
+  parser.add_argument("--mesh_shape", default=None,
+                      help="Mesh TF mesh shape, e.g. 'batch:2;model:4' "
+                      "(default: partitioning.mesh.shape)")
+  parser.add_argument("--mesh_layout", default=None,
+                      help="Mesh TF layout rules, e.g. "
+                      "'batch:batch;vocab:model' (default: "
+                      "partitioning.mesh.layout)")
+  return parser
+
+
+FLAG_GROUPS = {"gin": gin_flags, "mesh": mesh_flags}
+
+
+def positive_int(text):
+  """argparse type: an integer >= 1, or a one-line usage error."""
+  try:
+    value = int(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+  if value < 1:
+    raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+  return value
+
+
+def positive_float(text):
+  """argparse type: a number > 0, or a one-line usage error."""
+  try:
+    value = float(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"{text!r} is not a number")
+  if not value > 0:
+    raise argparse.ArgumentTypeError(f"{value:g} must be greater than 0")
+  return value
+
+
+def load_gin(args):
+  """Imports --module_import modules, then parses gin files and params."""
+  from rembert_mtf import errors  # pylint: disable=g-import-not-at-top
+  from rembert_mtf.cli import gin_config  # pylint: disable=g-import-not-at-top
+  for module in args.module_import:
+    try:
+      importlib.import_module(module)
+    except ImportError as e:
+      raise errors.UserError(f"--module_import={module}: {e}") from e
+  gin_config.parse(args.gin_file, args.gin_param, args.gin_search_path)
+
+
+def mesh_from(args):
+  """(mesh_shape, layout): flags override the gin-bound partitioning.mesh."""
+  from rembert_mtf.model import partitioning  # pylint: disable=g-import-not-at-top
+  shape, layout, _ = partitioning.mesh_spec()
+  if args.mesh_shape is not None:
+    shape = args.mesh_shape
+  if args.mesh_layout is not None:
+    layout = args.mesh_layout
+  return shape, layout
