@@ -18,7 +18,7 @@ $(STAMP): setup.py constraints.txt
 	@touch $(STAMP)
 
 test: venv
-	$(PY) -m pytest -q -m "not slow" tests
+	$(PY) -m pytest -q -m "not slow" --durations=25 tests
 
 test-slow: venv
 	$(PY) -m pytest -q -m slow tests

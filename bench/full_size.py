@@ -22,21 +22,26 @@ from rembert_mtf.cli import gin_config
 from rembert_mtf.model import mesh_graph
 from rembert_mtf.model import modeling
 from rembert_mtf.planning import planner
+from rembert_mtf.planning import step_graph
 from rembert_mtf.data import preprocessors
+from rembert_mtf.training import config as config_lib
+from rembert_mtf.training import optimizers
 
 
 def run(steps, batch_size, sequence_length, optimizer, log=print):
   # No warm-up, so the steps change the weights (and the loss) visibly.
-  gin_config.parse(["models/rembert.gin"],
-                   [f"make_optimizer.name = '{optimizer}'",
-                    "learning_rate_schedule.warmup_steps = 0"])
+  gin_config.parse(["models/rembert.gin"])
   config = modeling.RemBertConfig()
+  optimizer_config = config_lib.OptimizerConfig(name=optimizer)
+  schedule = config_lib.ScheduleConfig(warmup_steps=0, total_steps=1760000)
   batch_shape = mesh_graph.BatchShape(
       batch_size, sequence_length,
       preprocessors.default_max_predictions(sequence_length))
   log("building and initialising the graph (995M parameters)")
   start = time.perf_counter()
-  graph = mesh_graph.MeshGraph(config, batch_shape, trainable=True)
+  graph = mesh_graph.MeshGraph(
+      config, batch_shape,
+      update_fn=optimizers.step_update_fn(optimizer_config, schedule))
   build_seconds = time.perf_counter() - start
   features = throughput.synthetic_batch(config, batch_shape)
   start = time.perf_counter()
@@ -50,7 +55,8 @@ def run(steps, batch_size, sequence_length, optimizer, log=print):
     seconds.append(time.perf_counter() - start)
     losses.append(float(out["loss"]))
     log(f"  step {i + 2}: {seconds[-1]:.1f}s, loss {losses[-1]:.3f}")
-  plan = planner.plan(planner.build_step(config, batch_shape))
+  plan = planner.plan(step_graph.build_step(config, batch_shape,
+                                            optimizer_config, schedule))
   return {
       "machine": common.machine(),
       "config": "gin/models/rembert.gin",

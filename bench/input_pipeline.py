@@ -3,7 +3,7 @@
   python -m bench.input_pipeline [--sequence_length=512] [--rounds=6]
 
 In: MLM examples/s of the seqio pre-training pipeline exactly as training
-reads it (`trainer.dataset`: mixture sampling at rate n_l ** 0.5,
+reads it (`training.input.dataset`: mixture sampling at rate n_l ** 0.5,
 SentencePiece tokenization, document packing, BERT masking, feature
 conversion, batching) at sequence length 512, on the demo's generated
 4-language corpus (the only corpus on this machine: tfds sources can't be
@@ -30,7 +30,8 @@ from rembert_mtf.cli import gin_config
 from rembert_mtf.model import mesh_graph
 from rembert_mtf.model import modeling
 from rembert_mtf.data import preprocessors
-from rembert_mtf.training import trainer
+from rembert_mtf.training import config as config_lib
+from rembert_mtf.training import input as input_lib
 from rembert_mtf.data import vocab_training
 
 tf = compat.tf
@@ -42,14 +43,14 @@ VOCAB_SIZE = 768  # the demo corpus supports < 1000 pieces
 def pipeline_batches(vocab_file, batch_size, sequence_length, seed=0):
   """An iterator over the training dataset's numpy batches."""
   gin.bind_parameter("get_vocabulary.sentencepiece_model_file", vocab_file)
-  config = trainer.TrainerConfig(
+  config = config_lib.TrainerConfig(
       mixture_or_task_name=MIXTURE, batch_size=batch_size,
       sequence_length=sequence_length,
       mlm_predictions=preprocessors.default_max_predictions(sequence_length),
       seed=seed)
   # Eager iteration: what a host's input pipeline hands to the step.
-  return trainer.dataset(config, MIXTURE, "train",
-                         training=True).as_numpy_iterator()
+  return input_lib.dataset(config, MIXTURE, "train",
+                           training=True).as_numpy_iterator()
 
 
 def run(batch_size, sequence_length, rounds, block, work_dir, log=print):
@@ -113,7 +114,7 @@ def run(batch_size, sequence_length, rounds, block, work_dir, log=print):
 def markdown(result):
   return "\n".join([
       "| | examples/s |", "|---|---:|",
-      f"| seqio pipeline (`trainer.dataset`, {result['mixture']}, length "
+      f"| seqio pipeline (`training.input.dataset`, {result['mixture']}, length "
       f"{result['sequence_length']}), as read | "
       f"{result['pipeline_examples_per_second_as_read']:,.0f} |",
       f"| the same in full-length examples (real tokens/s / "

@@ -17,6 +17,8 @@ from rembert_mtf import compat
 from rembert_mtf.cli import gin_config
 from rembert_mtf.model import mesh_graph
 from rembert_mtf.model import modeling
+from rembert_mtf.training import config as config_lib
+from rembert_mtf.training import optimizers
 
 tf = compat.tf
 
@@ -37,9 +39,11 @@ def run(mesh_shape, layout, steps):
   gin_config.parse(["models/small.gin"])
   config = modeling.RemBertConfig()
   batch_shape = mesh_graph.BatchShape(32, 128, 20)
-  graph = mesh_graph.MeshGraph(config, batch_shape, mesh_shape, layout,
-                               num_devices=8 if mesh_shape else 1,
-                               trainable=True)
+  graph = mesh_graph.MeshGraph(
+      config, batch_shape, mesh_shape, layout,
+      num_devices=8 if mesh_shape else 1,
+      update_fn=optimizers.step_update_fn(config_lib.OptimizerConfig(),
+                                          throughput.RECIPE_SCHEDULE))
   features = throughput.synthetic_batch(config, batch_shape)
   graph.train_step(features)
   totals = collections.Counter()

@@ -50,9 +50,11 @@ import seqio
 import tensorflow.compat.v2 as tf
 
 from rembert_mtf.data import finetune_preprocessors as fp
+from rembert_mtf.data import postprocessors
 from rembert_mtf.data import preprocessors
 from rembert_mtf.data import synthetic
 from rembert_mtf.data import vocabulary
+from rembert_mtf.evaluation import metrics
 
 LANGUAGES = synthetic.language_codes(synthetic.DEFAULT_NUM_LANGUAGES)
 TRAIN_LANGUAGE = LANGUAGES[0]
@@ -204,8 +206,8 @@ def _register_classification(task, lang, splits):
           features,
       ],
       output_features=CLS_OUTPUT_FEATURES,
-      postprocess_fn=fp.class_id,
-      metric_fns=[fp.accuracy])
+      postprocess_fn=postprocessors.class_id,
+      metric_fns=[metrics.accuracy])
 
 
 for _lang in LANGUAGES:

@@ -18,7 +18,9 @@ import functools
 import seqio
 
 from rembert_mtf.data import finetune_preprocessors as fp
+from rembert_mtf.data import postprocessors
 from rembert_mtf.data import vocabulary
+from rembert_mtf.evaluation import metrics
 
 # ----------------------------------------------------------------- tables ----
 
@@ -86,8 +88,8 @@ def _pair_task(name, tfds_name, splits, num_classes, key_map=None,
       source=seqio.TfdsDataSource(tfds_name, splits=splits),
       output_features=_features("label", num_classes, rank=0),
       preprocessors=[select, fp.pair_classification],
-      postprocess_fn=fp.class_id,
-      metric_fns=[fp.accuracy])
+      postprocess_fn=postprocessors.class_id,
+      metric_fns=[metrics.accuracy])
 
 
 def _tagging_task(name, tfds_name, splits, key_map, metric_fns):
@@ -101,7 +103,7 @@ def _tagging_task(name, tfds_name, splits, key_map, metric_fns):
           functools.partial(seqio.preprocessors.rekey, key_map=key_map),
           functools.partial(fp.token_classification, skip_key=name),
       ],
-      postprocess_fn=functools.partial(fp.chunk_word_tags,
+      postprocess_fn=functools.partial(postprocessors.chunk_word_tags,
                                        tag_names=tag_names),
       metric_fns=metric_fns)
 
@@ -132,19 +134,19 @@ for _lang in PAWSX_LANGUAGES:
 
 # NER: WikiANN, entity-level F1.
 _tagging_task("ner_train_en", WIKIANN.format("en"), TRAIN_SPLITS, NER_KEYS,
-              [fp.span_f1])
+              [metrics.chunk_span_f1])
 for _lang in NER_LANGUAGES:
   _tagging_task(f"ner_eval_{_lang}", WIKIANN.format(_lang), EVAL_SPLITS,
-                NER_KEYS, [fp.span_f1])
+                NER_KEYS, [metrics.chunk_span_f1])
 
 # POS: Universal Dependencies v2.5 as XTREME selects it.
 _tagging_task("pos_train_en", XTREME_POS.format("en"), TRAIN_SPLITS, POS_KEYS,
-              [fp.pos_f1, fp.word_accuracy])
+              [metrics.chunk_pos_f1, metrics.chunk_word_accuracy])
 for _lang in POS_LANGUAGES:
   _tagging_task(
       f"pos_eval_{_lang}", XTREME_POS.format(POS_TFDS_CONFIG[_lang]),
       {"test": "test"} if _lang in POS_TEST_ONLY else POS_EVAL_SPLITS,
-      POS_KEYS, [fp.pos_f1, fp.word_accuracy])
+      POS_KEYS, [metrics.chunk_pos_f1, metrics.chunk_word_accuracy])
 
 _XNLI_EVAL = [f"xnli_eval_{lang}" for lang in XNLI_LANGUAGES]
 _PAWSX_EVAL = [f"pawsx_eval_{lang}" for lang in PAWSX_LANGUAGES]

@@ -24,11 +24,14 @@ split; a task keeps its language's examples by the id prefix (ids look like
 "arabic-2387335860751143628-1"). tfds 3.0.0 also has `validation-<lang>`
 splits with the same examples.
 
-Features: see rembert_mtf.data.qa (unpadded windows plus post-processing
-metadata). Metrics: {"em", "f1"} over questions, from the windows' logits;
-SQuAD v1.1 scoring for SQuAD, XQuAD and TyDiQA and MLQA's language-aware
-scoring for MLQA, as XTREME's evaluate.py. Bind `qa_scoring.style = "mlqa"`
-(or "squad") to score every QA task one way.
+Features: see rembert_mtf.data.qa_windows (unpadded windows plus
+post-processing metadata; windows are sequence_length["input_ids"] long at
+most, doc_stride and max_query_length are gin `qa_windows.*`). Metrics:
+{"em", "f1"} over questions, from the windows' logits
+(rembert_mtf.evaluation.qa_answers); SQuAD v1.1 scoring for SQuAD, XQuAD
+and TyDiQA and MLQA's language-aware scoring for MLQA, as XTREME's
+evaluate.py. Bind `qa_scoring.style = "mlqa"` (or "squad") to score every
+QA task one way.
 """
 
 import functools
@@ -38,9 +41,11 @@ import seqio
 
 from rembert_mtf import compat  # noqa: F401  (import fix before tensorflow)
 from rembert_mtf import errors
-from rembert_mtf.evaluation import metrics
-from rembert_mtf.data import qa
+from rembert_mtf.data import postprocessors
+from rembert_mtf.data import qa_windows
 from rembert_mtf.data import vocabulary
+from rembert_mtf.evaluation import metrics
+from rembert_mtf.evaluation import qa_answers
 import tensorflow as tf  # pylint: disable=g-bad-import-order
 
 XQUAD_LANGUAGES = ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi",
@@ -91,7 +96,8 @@ OUTPUT_FEATURES = {
 def qa_scoring(style=None):
   """None: each task's default scoring; "squad" or "mlqa": all QA tasks."""
   if style not in (None, "squad", "mlqa"):
-    raise errors.UserError(f"qa_scoring.style must be squad or mlqa, not {style!r}")
+    raise errors.UserError(
+        f"qa_scoring.style must be 'squad' or 'mlqa', not {style!r}.")
   return style
 
 
@@ -103,11 +109,12 @@ def score_fn(style, lang):
 
 
 def qa_metric_fn(lang, default_style):
-  """A seqio metric_fn scoring a QA task's windows (see qa.score_windows)."""
+  """A seqio metric_fn scoring a QA task's windows (see score_windows)."""
 
   def qa_em_f1(targets, predictions):
     style = qa_scoring() or default_style
-    return qa.score_windows(targets, predictions, score_fn(style, lang))
+    return qa_answers.score_windows(targets, predictions,
+                                    score_fn(style, lang))
 
   return qa_em_f1
 
@@ -121,7 +128,7 @@ def filter_by_id_prefix(dataset, prefix):
 def register_qa_tasks():
   """Registers QA_TASKS and QA_MIXTURES (replacing same-named ones)."""
   for name, tfds_name, splits, lang, prefix, style in QA_TASKS:
-    preprocessors = [qa.qa_windows]
+    preprocessors = [qa_windows.qa_windows]
     if prefix:
       preprocessors.insert(0, functools.partial(filter_by_id_prefix,
                                                 prefix=prefix))
@@ -131,7 +138,7 @@ def register_qa_tasks():
         source=seqio.TfdsDataSource(tfds_name=tfds_name, splits=splits),
         output_features=OUTPUT_FEATURES,
         preprocessors=preprocessors,
-        postprocess_fn=qa.window_postprocess_fn,
+        postprocess_fn=postprocessors.qa_window_metadata,
         metric_fns=[qa_metric_fn(lang, style)])
   for name, tasks in QA_MIXTURES.items():
     seqio.MixtureRegistry.remove(name)

@@ -49,3 +49,18 @@ def bound_vocabulary(spm_file):
   finally:
     gin.clear_config()
     gin.parse_config(saved)
+
+
+@pytest.fixture(scope="session")
+def demo_vocabulary(tmp_path_factory):
+  """The demo's 768-piece vocabulary, trained once per test run.
+
+  As `rembert-mtf demo` trains it (vocab_training on demo_mlm), on 5,000
+  sampled sentences instead of 20,000. Returns the .model path.
+  """
+  from rembert_mtf.data import registry  # pylint: disable=g-import-not-at-top
+  from rembert_mtf.data import vocab_training  # pylint: disable=g-import-not-at-top
+  registry.ensure_registered()
+  prefix = os.path.join(str(tmp_path_factory.mktemp("demo_vocab")), "spm")
+  return vocab_training.train_vocabulary("demo_mlm", 768, prefix,
+                                         num_sentences=5000)

@@ -42,26 +42,39 @@ def mesh_flags():
 FLAG_GROUPS = {"gin": gin_flags, "mesh": mesh_flags}
 
 
-def positive_int(text):
-  """argparse type: an integer >= 1, or a one-line usage error."""
+def _parse(kind, text):
   try:
-    value = int(text)
+    return kind(text)
   except ValueError:
-    raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
-  if value < 1:
-    raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-  return value
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is not a {'whole number' if kind is int else 'number'}")
 
 
-def positive_float(text):
-  """argparse type: a number > 0, or a one-line usage error."""
-  try:
-    value = float(text)
-  except ValueError:
-    raise argparse.ArgumentTypeError(f"{text!r} is not a number")
-  if not value > 0:
-    raise argparse.ArgumentTypeError(f"{value:g} must be greater than 0")
-  return value
+def number_in(kind, low, high=None, low_open=False, high_open=False):
+  """An argparse type: a `kind` (int or float) within [low, high].
+
+  low_open / high_open exclude the bound; None leaves that side unbounded.
+  The error names the range, and argparse adds the flag.
+  """
+  def check(text):
+    value = _parse(kind, text)
+    below = low is not None and (value <= low if low_open else value < low)
+    above = high is not None and (value >= high if high_open else
+                                  value > high)
+    if below or above:
+      if high is None:
+        span = (f"greater than {low:g}" if low_open else f"at least {low:g}")
+      else:
+        span = (f"in {'(' if low_open else '['}{low:g}, {high:g}"
+                f"{')' if high_open else ']'}")
+      raise argparse.ArgumentTypeError(f"{value:g} must be {span}")
+    return value
+  return check
+
+
+# argparse types for counts and sizes: integers >= 1, numbers > 0.
+positive_int = number_in(int, 1)
+positive_float = number_in(float, 0.0, low_open=True)
 
 
 def load_gin(args):

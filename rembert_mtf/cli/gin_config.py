@@ -12,7 +12,8 @@ import os
 import gin
 from rembert_mtf import errors
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+# rembert_mtf/ (this file is rembert_mtf/cli/gin_config.py).
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class GinConfigError(errors.UserError):

@@ -1,5 +1,9 @@
 """Encoder fine-tuning features for sentence-pair and token classification.
 
+These are the seqio preprocessors only; the postprocess_fns that read the
+model's output back are `rembert_mtf.data.postprocessors`, the metrics
+`rembert_mtf.evaluation.metrics`.
+
 Outputs are UNPADDED, variable-length features; the encoder feature converter
 pads them and adds `input_mask`.
 
@@ -17,9 +21,11 @@ Token classification, one or more examples per sentence:
   num_words       int32 []   number of words in this sequence
 A sentence whose pieces do not fit in one sequence is split at word
 boundaries into several sequences, so every word is predicted and scored
-exactly once; `chunk_word_tags` + `reassemble_sentences` undo the split. A
-single word with more pieces than fit is truncated to its first pieces (its
-label sits on the first piece, so it is still scored).
+exactly once; `postprocessors.chunk_word_tags` and
+`postprocessors.reassemble_sentences` undo the split. A single word with
+more pieces than fit is truncated to its first pieces (its label sits on
+the first piece, so it is still scored). `tfds_label_names` gives the tag
+names of a tfds label feature, label id = index.
 
 Examples that cannot be converted (tokens and tags of different lengths, an
 XNLI language missing from the example) are dropped, logged and counted in
@@ -31,12 +37,10 @@ from rembert_mtf import compat  # noqa: F401  (first: mesh_tensorflow fix)
 from rembert_mtf import errors
 
 import collections
-import dataclasses
 import functools
-from typing import Any, Mapping, Sequence
+from typing import Mapping
 
 from absl import logging
-import numpy as np
 import seqio
 import tensorflow as tf
 import tensorflow_datasets as tfds
@@ -63,8 +67,8 @@ def _max_length(sequence_length, specials):
   length = (sequence_length or {}).get("input_ids")
   if not length or length <= specials:
     raise errors.UserError(
-        f"sequence_length['input_ids'] must be more than {specials} (the "
-        f"[CLS]/[SEP] tokens); got {length}.")
+        f"sequence_length['input_ids'] (the trainer's sequence_length) must "
+        f"be more than {specials}, the [CLS]/[SEP] tokens; got {length}.")
   return length - specials
 
 
@@ -276,122 +280,7 @@ def _unpad(ex):
               labels=ex["labels"][:length])
 
 
-# --------------------------------------------------------- postprocessing ----
-
-
-@dataclasses.dataclass(frozen=True)
-class WordTags:
-  """Tag strings of the words one token-classification sequence covers."""
-  sentence_id: int
-  word_offset: int
-  tags: tuple
-
-
-def chunk_word_tags(output, example=None, is_target=False, tag_names=()):
-  """seqio postprocess_fn: per-piece output -> this sequence's word tags.
-
-  Args:
-    output: predicted tag ids per piece [n'] (n' >= n; padding ignored) or
-      logits [n', num_tags]; ignored when `is_target`.
-    example: the sequence's features (numpy): labels, sentence_id,
-      word_offset. The words sit where `labels` is not IGNORE_LABEL.
-    is_target: return the example's own tags instead of the prediction's.
-    tag_names: tag id -> tag string.
-  Returns:
-    WordTags for the words of this sequence.
-  """
-  labels = np.asarray(example["labels"])
-  positions = np.flatnonzero(labels != IGNORE_LABEL)
-  if is_target:
-    ids = labels[positions]
-  else:
-    output = np.asarray(output)
-    ids = (output.argmax(-1) if output.ndim == 2 else output)[positions]
-  return WordTags(int(example["sentence_id"]), int(example["word_offset"]),
-                  tuple(tag_names[int(i)] for i in ids))
-
-
-def reassemble_sentences(chunks: Sequence[WordTags]):
-  """Word tags of whole sentences from the sequences they were split into.
-
-  Args:
-    chunks: WordTags in any order.
-  Returns:
-    a list (by increasing sentence_id) of lists of tag strings.
-  Raises:
-    ValueError: if a sentence's sequences leave a gap or overlap.
-  """
-  by_sentence = collections.defaultdict(list)
-  for chunk in chunks:
-    by_sentence[chunk.sentence_id].append(chunk)
-  sentences = []
-  for sentence_id in sorted(by_sentence):
-    tags = []
-    for chunk in sorted(by_sentence[sentence_id], key=lambda c: c.word_offset):
-      if chunk.word_offset != len(tags):
-        raise errors.UserError(
-            f"sentence {sentence_id}: sequence starts at word "
-            f"{chunk.word_offset}, expected {len(tags)} (missing or repeated "
-            "sequences)")
-      tags.extend(chunk.tags)
-    sentences.append(tags)
-  return sentences
-
-
-def sentence_tags(examples, predictions, tag_names):
-  """Target and predicted tags per sentence, for a custom evaluation loop.
-
-  Args:
-    examples: token-classification feature dicts (numpy), one per sequence.
-    predictions: per-piece tag ids (or logits), aligned with `examples`.
-    tag_names: tag id -> tag string.
-  Returns:
-    (targets, predictions): lists of per-sentence tag-string lists.
-  """
-  post = functools.partial(chunk_word_tags, tag_names=tag_names)
-  targets = [post(None, example=ex, is_target=True) for ex in examples]
-  preds = [post(p, example=ex) for ex, p in zip(examples, predictions)]
-  return reassemble_sentences(targets), reassemble_sentences(preds)
-
-
-def class_id(output, example=None, is_target=False):
-  """seqio postprocess_fn for classification: the label or argmax class."""
-  if is_target:
-    return int(example["label"])
-  output = np.asarray(output)
-  return int(output.argmax(-1) if output.ndim else output)
-
-
-# ---------------------------------------------------------------- metrics ----
-# rembert_mtf.evaluation.metrics is imported lazily so registering tasks stays cheap.
-
-
-def _metrics():
-  from rembert_mtf.evaluation import metrics  # pylint: disable=g-import-not-at-top
-  return metrics
-
-
-def accuracy(targets, predictions) -> Mapping[str, Any]:
-  """Accuracy (percent) of class ids (`class_id` outputs)."""
-  return _metrics().accuracy(targets, predictions)
-
-
-def span_f1(targets, predictions) -> Mapping[str, Any]:
-  """Entity F1 over whole sentences from `chunk_word_tags` outputs."""
-  return _metrics().span_f1(reassemble_sentences(targets),
-                            reassemble_sentences(predictions))
-
-
-def pos_f1(targets, predictions) -> Mapping[str, Any]:
-  """POS F1 (as XTREME reports it) from `chunk_word_tags` outputs."""
-  return _metrics().pos_f1(reassemble_sentences(targets),
-                           reassemble_sentences(predictions))
-
-
-def word_accuracy(targets, predictions) -> Mapping[str, Any]:
-  """Accuracy (percent) over all words from `chunk_word_tags` outputs."""
-  flat = lambda chunks: [t for s in reassemble_sentences(chunks) for t in s]
-  return _metrics().accuracy(flat(targets), flat(predictions))
+# ------------------------------------------------------------ label names ---
 
 
 @functools.lru_cache(maxsize=None)

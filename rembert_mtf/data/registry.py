@@ -110,6 +110,16 @@ def get_task_or_mixture(name: str):
                          "(`rembert-mtf tasks` lists them)")
 
 
+def is_mixture(provider) -> bool:
+  """True for a seqio.Mixture, False for a seqio.Task."""
+  return isinstance(provider, seqio.Mixture)
+
+
+def tasks_of(provider):
+  """The tasks a Task or Mixture reads: its sub-tasks, or itself."""
+  return list(provider.tasks) if is_mixture(provider) else [provider]
+
+
 def _task_row(task) -> Row:
   source, splits = _describe_source(task.source)
   return Row(task.name, "task", source, splits)
@@ -148,21 +158,3 @@ def _mixture_row(mixture) -> Row:
   total = sum(r for _, r in rates if r is not None)
   return Row(mixture.name, "mixture", rates=tuple(
       (n, None if r is None or not total else r / total) for n, r in rates))
-
-
-# ----------------------------------------------------------------------------
-# `rembert-mtf tasks`
-# ----------------------------------------------------------------------------
-
-
-def add_arguments(parser, unused_command="tasks"):
-  parser.add_argument("--filter", default=None,
-                      help="regular expression on task and mixture names")
-
-
-def main(args):
-  """Lists registered tasks and mixtures (after --module_import modules)."""
-  from rembert_mtf.cli import main as cli  # pylint: disable=g-import-not-at-top
-  cli.load_gin(args)
-  ensure_registered()
-  print_registered(args.filter)

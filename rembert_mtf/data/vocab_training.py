@@ -14,8 +14,6 @@ are written atomically (trained in a temporary folder, then renamed).
 from rembert_mtf import compat  # noqa: F401  (first: mesh_tensorflow fix)
 from rembert_mtf import errors
 
-import argparse
-import difflib
 import itertools
 import os
 import re
@@ -27,27 +25,12 @@ import seqio
 import sentencepiece as spm
 
 from rembert_mtf.data import preprocessors
+from rembert_mtf.data import registry
 from rembert_mtf.data import vocabulary
 
 DEFAULT_NUM_SENTENCES = 1_000_000
 # High coverage for 100+ scripts; only the rarest characters become <unk>.
 DEFAULT_CHARACTER_COVERAGE = 0.99995
-
-
-def get_provider(name):
-  """The registered seqio Mixture or Task called `name`.
-
-  Raises:
-    ValueError: one line naming the closest registered names.
-  """
-  names = set(seqio.MixtureRegistry.names()) | set(seqio.TaskRegistry.names())
-  if name not in names:
-    close = difflib.get_close_matches(name, sorted(names), n=5, cutoff=0.5)
-    hint = (f"closest: {', '.join(close)}" if close else
-            "no similar names; import the module registering it "
-            "(e.g. rembert_mtf.tasks.pretraining)")
-    raise errors.UserError(f"Unknown mixture or task '{name}' ({hint}).")
-  return seqio.get_mixture_or_task(name)
 
 
 def task_probabilities(provider, alpha=None):
@@ -61,7 +44,7 @@ def task_probabilities(provider, alpha=None):
   Returns:
     dict task name -> probability, summing to 1.
   """
-  if isinstance(provider, seqio.Task):
+  if not registry.is_mixture(provider):
     return {provider.name: 1.0}
   if alpha is None:
     rates = {task.name: provider.get_rate(task) for task in provider.tasks}
@@ -157,7 +140,7 @@ def train_vocabulary(mixture_name, vocab_size, out_prefix,
     ValueError: one line, for an unknown mixture, no text, or a vocab_size
       the text cannot support (naming the supported bound).
   """
-  provider = get_provider(mixture_name)
+  provider = registry.get_task_or_mixture(mixture_name)
   sentences = sample_sentences(provider, num_sentences, alpha, text_key,
                                split, seed)
   num_lines = sum(len(lines) for lines in sentences.values())
@@ -213,48 +196,3 @@ def _train(text_file, model_prefix, vocab_size, character_coverage,
           f"vocab_size {vocab_size} is too small for {where}: it needs at "
           f"least {too_low.group(1)} pieces to cover its characters.") from None
     raise
-
-
-def add_arguments(parser, unused_command="vocab"):
-  """Adds the `rembert-mtf vocab` flags to an argparse parser."""
-  parser.add_argument("--mixture", required=True,
-                      help="registered seqio mixture (or task) to sample")
-  parser.add_argument("--vocab_size", type=int, required=True)
-  parser.add_argument("--out", required=True,
-                      help="output prefix: writes PREFIX.model, PREFIX.vocab")
-  parser.add_argument("--num_sentences", type=int,
-                      default=DEFAULT_NUM_SENTENCES)
-  parser.add_argument("--alpha", type=float, default=None,
-                      help="smoothing exponent (default: the mixture's rates)")
-  parser.add_argument("--text_key", default=preprocessors.TEXT_KEY)
-  parser.add_argument("--split", default="train")
-  parser.add_argument("--seed", type=int, default=0)
-  parser.add_argument("--character_coverage", type=float,
-                      default=DEFAULT_CHARACTER_COVERAGE)
-  return parser
-
-
-def run(args):
-  """Runs train_vocabulary from parsed `add_arguments` flags."""
-  # Imported here, not at the top: registers every shipped task and mixture
-  # (wiki_104, demo_mlm, ...) only when the command runs.
-  from rembert_mtf.data import registry  # pylint: disable=g-import-not-at-top
-  registry.ensure_registered()
-  return train_vocabulary(
-      args.mixture, args.vocab_size, args.out,
-      num_sentences=args.num_sentences, alpha=args.alpha,
-      text_key=args.text_key, split=args.split, seed=args.seed,
-      character_coverage=args.character_coverage)
-
-
-def main(args):
-  """`rembert-mtf vocab`: gin and --module_import first (user mixtures)."""
-  from rembert_mtf.cli import main as cli  # pylint: disable=g-import-not-at-top
-  cli.load_gin(args)
-  run(args)
-
-
-def parser():
-  """A standalone parser for the vocab command."""
-  return add_arguments(argparse.ArgumentParser(
-      prog="rembert-mtf vocab", description=__doc__.splitlines()[0]))

@@ -2,6 +2,9 @@
 
 Every function takes `targets` and `predictions` in the seqio/t5 metric_fn
 order and returns a dict of percentages, so it can be a seqio metric_fn.
+`accuracy` scores class ids (`postprocessors.class_id`) as they are; the
+`chunk_*` metric_fns score the WordTags of `postprocessors.chunk_word_tags`,
+putting split sentences back together first so each word counts once.
 
 Sources of the semantics:
   * XTREME's evaluate.py (google-research/xtreme): accuracy for XNLI/PAWS-X,
@@ -14,6 +17,9 @@ Sources of the semantics:
     normalisation, reimplemented here because t5 only has the SQuAD one.
 """
 
+# pylint: disable=g-bad-import-order,wrong-import-order
+from rembert_mtf import compat  # noqa: F401  (first: mesh_tensorflow fix)
+
 import functools
 import re
 import statistics
@@ -25,7 +31,8 @@ import warnings
 from seqeval import metrics as seqeval_metrics
 from t5.evaluation import metrics as t5_metrics
 from t5.evaluation import qa_utils
-from rembert_mtf import errors
+
+from rembert_mtf.data import postprocessors
 
 
 def accuracy(targets, predictions):
@@ -95,6 +102,27 @@ def pos_f1(targets, predictions):
     score = seqeval_metrics.f1_score(
         convert(targets), convert(predictions), zero_division=0)
   return {"pos_f1": 100.0 * score}
+
+
+# Token-classification tasks' metric_fns: their postprocess_fn yields one
+# WordTags per (possibly split) sequence; scoring is over whole sentences.
+_sentences = postprocessors.reassemble_sentences
+
+
+def chunk_span_f1(targets, predictions):
+  """span_f1 over whole sentences from `chunk_word_tags` WordTags."""
+  return span_f1(_sentences(targets), _sentences(predictions))
+
+
+def chunk_pos_f1(targets, predictions):
+  """pos_f1 (as XTREME reports it) from `chunk_word_tags` WordTags."""
+  return pos_f1(_sentences(targets), _sentences(predictions))
+
+
+def chunk_word_accuracy(targets, predictions):
+  """Accuracy (percent) over all words from `chunk_word_tags` WordTags."""
+  words = lambda chunks: [tag for tags in _sentences(chunks) for tag in tags]
+  return accuracy(words(targets), words(predictions))
 
 
 def squad_em_f1(targets, predictions):
@@ -236,7 +264,7 @@ def language_score(scores):
       return scores[metric]
   if len(scores) == 1:
     return next(iter(scores.values()))
-  raise errors.UserError(f"no primary metric among {sorted(scores)}")
+  raise ValueError(f"no primary metric among {sorted(scores)}")
 
 
 def xtreme_summary(scores, groups=None):
@@ -265,9 +293,9 @@ def xtreme_summary(scores, groups=None):
   for task, by_language in scores.items():
     name = canonical_task(task)
     if name not in task_group:
-      raise errors.UserError(f"task {task!r} is in no group of {sorted(groups)}")
+      raise ValueError(f"task {task!r} is in no group of {sorted(groups)}")
     if not by_language:
-      raise errors.UserError(f"task {task!r} has no language scores")
+      raise ValueError(f"task {task!r} has no language scores")
     tasks[name] = statistics.fmean(
         language_score(s) for s in by_language.values())
   group_scores = {}

@@ -1,8 +1,6 @@
-"""`rembert-mtf report`: training curves and per-language results as PNGs.
+"""Training curves and per-language results as PNGs (`rembert-mtf report`).
 
-  rembert-mtf report --model_dir=DIR
-
-reads
+`make_report(DIR)` reads
   * the TensorBoard event files in DIR and every folder below it (the
     trainer's scalars: loss, learning_rate, mlm_accuracy, gradient_norm,
     examples_per_second);
@@ -18,7 +16,8 @@ and writes to DIR/report/
   results_<task>.png      per-language test score (mean over seeds, error
                           bar: standard deviation) of each XTREME task;
   results_overview.png    per-task averages and the XTREME average;
-and prints the results table (results.md of the runner).
+and returns the results table (results.md of the runner) for the command
+to print.
 
 A run that was resumed wrote several event files with overlapping steps;
 the later file's value wins, as TensorBoard shows the resumed run.
@@ -35,7 +34,10 @@ from matplotlib import figure as figure_lib  # noqa: E402
 
 from rembert_mtf import compat
 from rembert_mtf import errors
-from rembert_mtf.evaluation import xtreme
+from rembert_mtf.evaluation.xtreme import benchmarks
+from rembert_mtf.evaluation.xtreme import files
+from rembert_mtf.evaluation.xtreme import selection
+from rembert_mtf.evaluation.xtreme import tables
 
 tf = compat.tf
 EVENT_PREFIX = "events.out.tfevents."
@@ -50,8 +52,8 @@ Curve = List[Tuple[int, float]]
 def event_dirs(model_dir: str) -> List[str]:
   """Folders at or below model_dir holding event files, sorted."""
   found = []
-  for directory, _, files in tf.io.gfile.walk(model_dir):
-    if any(f.startswith(EVENT_PREFIX) for f in files):
+  for directory, _, names in tf.io.gfile.walk(model_dir):
+    if any(n.startswith(EVENT_PREFIX) for n in names):
       found.append(directory)
   return sorted(found)
 
@@ -75,9 +77,9 @@ def read_scalars(directory: str) -> Dict[str, Curve]:
     several files (a resumed run), the value from the last file by name.
   """
   by_tag = {}
-  files = sorted(f for f in tf.io.gfile.listdir(directory)
+  names = sorted(f for f in tf.io.gfile.listdir(directory)
                  if f.startswith(EVENT_PREFIX))
-  for name in files:
+  for name in names:
     try:
       for event in tf.compat.v1.train.summary_iterator(
           os.path.join(directory, name)):
@@ -197,7 +199,7 @@ def task_bars(task: str, result: Mapping):
   return plot_bars(
       languages, [s["mean"] for s in scores], [s["std"] for s in scores],
       f"{task}: test score by language (lr "
-      f"{xtreme.format_rate(result['learning_rate'])}, "
+      f"{benchmarks.format_rate(result['learning_rate'])}, "
       f"{len(result['seeds'])} seeds)", "score",
       average=result["average"]["mean"])
 
@@ -221,15 +223,15 @@ def load_summary(xtreme_dir: str, select_on: str = "en") -> Optional[dict]:
   """summary.json of the runner, else one built from its results.json files.
 
   Returns:
-    the summary (xtreme.summarize's), or None if there are no results.
+    the summary (selection.summarize's), or None if there are no results.
   """
-  path = os.path.join(xtreme_dir, "summary.json")
-  if tf.io.gfile.exists(path):
-    return xtreme.read_results(path)
-  runs = xtreme.collect(xtreme_dir)
+  summary = files.read_results(os.path.join(xtreme_dir, files.SUMMARY_FILE))
+  if summary is not None:
+    return summary
+  runs = files.collect(xtreme_dir)
   if not runs:
     return None
-  return xtreme.summarize(runs, select_on)
+  return selection.summarize(runs, select_on)
 
 
 def curve_figures(model_dir: str, out_dir: str) -> List[str]:
@@ -266,6 +268,11 @@ def make_report(model_dir: str, out_dir: Optional[str] = None,
                 xtreme_dir: Optional[str] = None, select_on: str = "en"):
   """Writes every figure; returns (paths written, results table or "").
 
+  Args:
+    model_dir: a training or fine-tuning folder (event files below it).
+    out_dir: where the PNGs go (default <model_dir>/report).
+    xtreme_dir: the runner's output (default <model_dir>/xtreme).
+    select_on: learning-rate selection when there is no summary.json yet.
   Raises:
     FileNotFoundError: model_dir is missing or holds neither event files
       nor results.
@@ -280,34 +287,9 @@ def make_report(model_dir: str, out_dir: Optional[str] = None,
   table = ""
   if summary:
     written += results_figures(summary, out_dir)
-    table = xtreme.markdown_table(summary)
+    table = tables.markdown_table(summary)
   if not written:
-    raise errors.MissingFileError(f"nothing to report: no TensorBoard event files "
-                                  f"under {model_dir} and no results in "
-                                  f"{xtreme_dir}.")
+    raise errors.MissingFileError(
+        f"nothing to report: no TensorBoard event files under {model_dir} "
+        f"and no results in {xtreme_dir}.")
   return written, table
-
-
-def add_arguments(parser, command_name="report"):
-  """Flags of `rembert-mtf report`."""
-  del command_name
-  parser.add_argument("--model_dir", required=True,
-                      help="a training or fine-tuning folder")
-  parser.add_argument("--output_dir", default=None,
-                      help="where PNGs go (default <model_dir>/report)")
-  parser.add_argument("--xtreme_dir", default=None,
-                      help="results of `rembert-mtf xtreme` (default "
-                      "<model_dir>/xtreme)")
-  parser.add_argument("--select_on", default="en", choices=xtreme.SELECT_ON,
-                      help="learning-rate selection when there is no "
-                      "summary.json yet")
-
-
-def main(args):
-  """`rembert-mtf report`: writes the PNGs, prints the table."""
-  written, table = make_report(args.model_dir, args.output_dir,
-                               args.xtreme_dir, args.select_on)
-  if table:
-    print(table)
-  for path in written:
-    print(f"wrote {path}")

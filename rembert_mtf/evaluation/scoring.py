@@ -32,8 +32,8 @@ import os
 from typing import Any, Callable, Dict, Iterable, Mapping, Optional
 
 from rembert_mtf import errors
-from rembert_mtf.data import qa
 from rembert_mtf.data import registry
+from rembert_mtf.evaluation import qa_answers
 
 EVAL_MARKER = "_eval_"
 # Which feature of a task tells which head it is trained with.
@@ -145,7 +145,7 @@ def evaluate_task(task_name: str, predictions: Iterable[Mapping[str, Any]],
     scores.update(metric_fn(targets, outputs))
   if output_path and task_head(task) == "span":
     windows = [{**t, **o} for t, o in zip(targets, outputs)]
-    qa.write_predictions(qa.best_answers(windows), output_path)
+    qa_answers.write_predictions(qa_answers.best_answers(windows), output_path)
   return {name: float(value) for name, value in scores.items()}
 
 

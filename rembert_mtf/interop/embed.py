@@ -2,7 +2,7 @@
 
 Each line is tokenized with the model's SentencePiece vocabulary as
 `[CLS] pieces [SEP]` (token type 0), truncated to the model's
-max_position_embeddings (or --max_length) with a warning.
+max_position_embeddings (or a smaller max_length) with a warning.
 
 Outputs, for N lines and hidden size H:
   OUT (e.g. X.npy): a NumPy object array of N float32 arrays, line i's
@@ -24,8 +24,8 @@ from absl import logging
 import numpy as np
 
 from rembert_mtf import errors
-from rembert_mtf.model import mesh_graph
 from rembert_mtf.data import vocabulary
+from rembert_mtf.model import mesh_graph
 from rembert_mtf.training import model_dir as model_dir_lib
 
 POOLER_PREFIX = "bert/pooler/"
@@ -99,15 +99,16 @@ def _encoder_weights(reader, shapes):
   missing = [n for n in shapes if n not in reader.shapes and
              not n.startswith(POOLER_PREFIX)]
   if missing:
-    raise errors.MissingKeyError(f"checkpoint {reader.path} has no {missing[0]}.")
+    raise errors.MissingKeyError(
+        f"checkpoint {reader.path} has no {missing[0]}.")
   weights = {}
   for name, shape in shapes.items():
     if name not in reader.shapes:
       continue
     if reader.shapes[name] != tuple(shape):
       raise errors.UserError(f"checkpoint {reader.path}: {name} has shape "
-                             f"{list(reader.shapes[name])} but the operative config "
-                             f"implies {list(shape)}.")
+                             f"{list(reader.shapes[name])} but the operative "
+                             f"config implies {list(shape)}.")
     weights[name] = reader.get(name)
   return weights
 
@@ -155,18 +156,33 @@ def _save(path, array):
 def embed(model_dir, input_path, out, batch_size=16, max_length=None):
   """Embeds every line of `input_path` with the model in `model_dir`.
 
+  Args:
+    model_dir: the model_dir to read (checkpoint, operative config,
+      vocabulary).
+    input_path: UTF-8 text, one input per line.
+    out: the .npy file to write (see the module docstring).
+    batch_size: lines per step.
+    max_length: tokens per line, [CLS] and [SEP] included, at most the
+      model's max_position_embeddings (None: that).
   Returns:
     (number of lines, path of the pooled outputs or None).
   """
   if not os.path.isfile(input_path):
     raise errors.MissingFileError(f"input {input_path} does not exist.")
-  if batch_size <= 0:
-    raise errors.UserError(f"--batch_size must be positive, got {batch_size}.")
+  if batch_size <= 0:  # the CLI's flag type refuses it first
+    raise ValueError(f"batch_size must be positive, got {batch_size}.")
   config = model_dir_lib.read_config(model_dir)
-  max_length = min(max_length or config.max_position_embeddings,
-                   config.max_position_embeddings)
+  limit = config.max_position_embeddings
+  if max_length is None:
+    max_length = limit
+  if max_length > limit:
+    raise errors.UserError(
+        f"--max_length={max_length} exceeds the model's "
+        f"max_position_embeddings = {limit}; give at most {limit}.")
   if max_length < 2:
-    raise errors.UserError(f"--max_length must be at least 2, got {max_length}.")
+    raise errors.UserError(
+        f"--max_length must be at least 2 ([CLS] and [SEP]), got "
+        f"{max_length}.")
   reader = model_dir_lib.CheckpointReader(
       model_dir_lib.latest_checkpoint(model_dir))
   vocab_path = model_dir_lib.vocabulary_path(model_dir)
@@ -192,31 +208,3 @@ def embed(model_dir, input_path, out, batch_size=16, max_length=None):
   _save(pooled_path(out), pooled)
   return len(lines), pooled_path(out)
 
-
-# ----------------------------------------------------------------------------
-# `rembert-mtf embed`
-# ----------------------------------------------------------------------------
-
-
-def add_arguments(parser, unused_command=None):
-  parser.add_argument("--model_dir", required=True,
-                      help="model_dir to read (checkpoint, operative config, "
-                      "vocabulary)")
-  parser.add_argument("--input", required=True,
-                      help="UTF-8 text file, one input per line")
-  parser.add_argument("--out", required=True,
-                      help="output .npy: object array of [tokens x H] "
-                      "float32 arrays; pooled outputs go to <out>.pooled.npy")
-  parser.add_argument("--batch_size", type=int, default=16,
-                      help="lines per step")
-  parser.add_argument("--max_length", type=int, default=None,
-                      help="truncate to this many tokens (default and cap: "
-                      "the model's max_position_embeddings)")
-
-
-def main(args):
-  count, pooled = embed(args.model_dir, args.input, args.out, args.batch_size,
-                        args.max_length)
-  print(f"embedded {count} lines -> {args.out}" +
-        (f" (pooled: {pooled})" if pooled else " (no pooler: no pooled "
-         "outputs)"))

@@ -101,7 +101,7 @@ def _is_table(name):
 
 
 def to_hf_state_dict(weights, family="rembert"):
-  """{our name: array} -> {transformers key: array} (unexported names dropped)."""
+  """{our name: array} -> {transformers key: array}; unexported ones dropped."""
   state = {}
   for name, value in weights.items():
     key = hf_name(name, family)
@@ -122,7 +122,7 @@ def from_hf_state_dict(state, shapes, family="rembert"):
     state: a transformers state dict (numpy or torch tensors).
     shapes: {our variable name: shape} of the model to fill.
   Raises:
-    KeyError: naming the first variable the state dict lacks.
+    errors.MissingKeyError: naming the first variable the state dict lacks.
   """
   weights = {}
   for name, shape in shapes.items():
@@ -130,7 +130,8 @@ def from_hf_state_dict(state, shapes, family="rembert"):
     if key is None:
       continue
     if key not in state:
-      raise errors.MissingKeyError(f"the checkpoint has no {key} (for our {name}).")
+      raise errors.MissingKeyError(
+          f"the checkpoint has no {key} (for our {name}).")
     value = state[key]
     value = value.detach().cpu().numpy() if hasattr(value, "detach") else value
     weights[name] = from_hf_array(name, value, shape)

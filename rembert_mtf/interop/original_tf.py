@@ -52,7 +52,7 @@ from absl import logging
 import numpy as np
 
 from rembert_mtf import errors
-from rembert_mtf.interop import hf
+from rembert_mtf.interop import hf_config
 from rembert_mtf.training import model_dir as model_dir_lib
 
 OUTPUT_EMBEDDING = "cls/predictions/output_embedding"
@@ -102,20 +102,22 @@ def config_from_release(values, path, checkpoint_shapes):
     checkpoint_shapes: {name: shape} of the checkpoint, for an output
       embedding size the JSON leaves out.
   Raises:
-    ValueError: a missing required key or unsupported setting.
+    errors.UserError: a missing required key or unsupported setting.
   """
   for field in _REQUIRED:
     if _lookup(values, field) is None:
-      raise errors.UserError(f"{path}: no {' or '.join(_CONFIG_KEYS[field])}.")
+      raise errors.UserError(
+          f"{path}: no {' or '.join(_CONFIG_KEYS[field])}.")
   if values.get("hidden_act", "gelu") != "gelu":
-    raise errors.UserError(f"{path}: hidden_act {values['hidden_act']!r} is not "
-                           "supported; the model uses exact (erf) GELU, 'gelu'.")
+    raise errors.UserError(f"{path}: hidden_act {values['hidden_act']!r} is "
+                           "not supported; the model uses exact (erf) GELU, "
+                           "'gelu'.")
   sizes = {f: _lookup(values, f) for f in _CONFIG_KEYS}
   sizes = {f: v for f, v in sizes.items() if v is not None}
   hidden, heads = sizes["hidden_size"], sizes["num_heads"]
   if heads <= 0 or hidden % heads:
-    raise errors.UserError(f"{path}: hidden_size {hidden} is not a multiple of "
-                           f"the number of heads {heads}.")
+    raise errors.UserError(f"{path}: hidden_size {hidden} is not a multiple "
+                           f"of the number of heads {heads}.")
   sizes["head_size"] = hidden // heads
   model_type = values.get("model_type")
   decoupled = model_type == "rembert" or "input_embedding_size" in sizes
@@ -138,8 +140,9 @@ def _output_embedding_width(shapes, vocab_size, path):
   for name, shape in shapes.items():
     if name.split("/")[-1] == "output_embedding" and len(shape) == 2:
       return shape[1] if shape[0] == vocab_size else shape[0]
-  raise errors.UserError(f"{path}: no output_embedding_size, and the checkpoint "
-                         "has no output embedding to read it from.")
+  raise errors.UserError(f"{path}: no output_embedding_size, and the "
+                         "checkpoint has no output embedding to read it "
+                         "from.")
 
 
 # ----------------------------------------------------------------------------
@@ -161,7 +164,8 @@ def release_shape(name, shape):
 def _find_output_embedding(shapes, path):
   found = [n for n in shapes if n.split("/")[-1] == "output_embedding"]
   if len(found) > 1:
-    raise errors.UserError(f"{path}: several output embeddings ({', '.join(found)}).")
+    raise errors.UserError(
+        f"{path}: several output embeddings ({', '.join(found)}).")
   return found[0] if found else None
 
 
@@ -184,7 +188,7 @@ def _parts_present(shapes, renamed):
   heads = {}
   for head, kernel in (("classification", "classifier/kernel"),
                        ("token", "token_classifier/kernel"),
-                       ("qa", "qa_outputs/kernel")):
+                       ("span", "qa_outputs/kernel")):
     source = renamed.get(kernel, kernel)
     if source in shapes:
       transposed = kernel in _TASK_HEAD_NAMES and source != kernel
@@ -196,8 +200,9 @@ def plan_import(shapes, config, path):
   """{our name: (release name, transpose)} for every variable to import.
 
   Raises:
-    KeyError: an encoder variable is missing.
-    ValueError: a shape disagrees with the config, or unknown variables.
+    errors.MissingKeyError: an encoder variable is missing.
+    errors.UserError: a shape disagrees with the config, or unknown
+      variables.
   """
   renamed = release_names(shapes, path)
   mlm, pooler, heads = _parts_present(shapes, renamed)
@@ -213,7 +218,8 @@ def plan_import(shapes, config, path):
   for name, shape in ours.items():
     source = renamed.get(name, name)
     if source not in shapes:
-      raise errors.MissingKeyError(f"{path}: no variable {source} (our {name}).")
+      raise errors.MissingKeyError(
+          f"{path}: no variable {source} (our {name}).")
     plan[name] = (source, _transposition(name, source, shape, shapes[source],
                                          path))
   _check_leftovers(shapes, {s for s, _ in plan.values()}, path)
@@ -221,7 +227,7 @@ def plan_import(shapes, config, path):
 
 
 def _transposition(name, source, shape, stored, path):
-  """Whether `source` is stored transposed; ValueError if shapes disagree."""
+  """Whether `source` is stored transposed; UserError if shapes disagree."""
   expected = release_shape(name, shape)
   # BERT's output_weights are [classes, H]: transposed relative to ours.
   transposed = source != name and name in _TASK_HEAD_NAMES and (
@@ -233,8 +239,8 @@ def _transposition(name, source, shape, stored, path):
   if name == OUTPUT_EMBEDDING and tuple(stored) == expected[::-1] and (
       expected[0] != expected[1]):
     return True
-  raise errors.UserError(f"{path}: {source} has shape {list(stored)} but the config "
-                         f"implies {list(expected)}.")
+  raise errors.UserError(f"{path}: {source} has shape {list(stored)} but the "
+                         f"config implies {list(expected)}.")
 
 
 def _check_leftovers(shapes, used, path):
@@ -278,7 +284,7 @@ def import_tf(checkpoint, config_json, vocab, model_dir, overwrite=False):
     (RemBertConfig, names of the variables written).
   """
   reader = model_dir_lib.CheckpointReader(_resolve_checkpoint(checkpoint))
-  config = config_from_release(hf.read_json(config_json), config_json,
+  config = config_from_release(hf_config.read_json(config_json), config_json,
                                reader.shapes)
   model_dir_lib.check_vocabulary(vocab, config)
   plan, shapes = plan_import(reader.shapes, config, reader.path)

@@ -25,11 +25,20 @@ ENCODER_FEATURES = ("input_ids", "token_type_ids", "input_mask")
 
 @dataclasses.dataclass(frozen=True)
 class Head:
-  """One objective: its extra features ({name: per-example dim name or None
-  for a scalar}) and its builder."""
+  """One objective.
+
+  Attributes:
+    name: its `trainer.head` name.
+    features: its extra features, {name: per-example dim name or None for a
+      scalar}.
+    build: (features, sequence_output, bias, config, num_classes,
+      is_training) -> (loss, predictions, metrics).
+    variable_prefix: the scope of the variables only this head creates.
+  """
+  name: str
   features: dict
-  build: Callable  # (features, sequence_output, bias, config, num_classes,
-  #                   is_training) -> (loss, predictions, metrics)
+  build: Callable
+  variable_prefix: str
 
 
 def _mlm(features, sequence_output, bias, config, unused_num_classes,
@@ -95,14 +104,18 @@ def _span(features, sequence_output, unused_bias, config, unused_num_classes,
                                   ones)}
 
 
-HEADS = {
-    "mlm": Head({"masked_lm_positions": modeling.MLM_PREDICTIONS,
+HEADS = {head.name: head for head in (
+    Head("mlm", {"masked_lm_positions": modeling.MLM_PREDICTIONS,
                  "masked_lm_ids": modeling.MLM_PREDICTIONS,
-                 "masked_lm_weights": modeling.MLM_PREDICTIONS}, _mlm),
-    "classification": Head({"label": None}, _classification),
-    "token": Head({"labels": modeling.LENGTH}, _token),
-    "span": Head({"start_position": None, "end_position": None}, _span),
-}
+                 "masked_lm_weights": modeling.MLM_PREDICTIONS}, _mlm,
+         modeling.MLM_SCOPE + "/"),
+    Head("classification", {"label": None}, _classification,
+         modeling.CLASSIFIER_SCOPE + "/"),
+    Head("token", {"labels": modeling.LENGTH}, _token,
+         modeling.TOKEN_CLASSIFIER_SCOPE + "/"),
+    Head("span", {"start_position": None, "end_position": None}, _span,
+         modeling.SPAN_SCOPE + "/"),
+)}
 
 
 def get_head(name):

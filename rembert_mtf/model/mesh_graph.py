@@ -2,8 +2,9 @@
 
 The training loop (trainer.py) runs the model through an Estimator; this
 module is the small, synchronous counterpart used to inspect a model: read
-hidden states, pooled outputs, MLM logits and gradients on a chosen mesh,
-and get or set the weights by their variable names. Parity tests, parameter
+hidden states, pooled outputs, the logits and loss of any head (MLM or a
+task head, built by model/heads.py as the trainer builds it) and gradients
+on a chosen mesh, and get or set the weights by their variable names. Parity tests, parameter
 accounting, checkpoint import/export and `embed` build on it.
 """
 
@@ -13,15 +14,15 @@ import numpy as np
 
 from rembert_mtf import compat
 from rembert_mtf import errors
+from rembert_mtf.model import heads
 from rembert_mtf.model import modeling
-from rembert_mtf.training import optimizers
 from rembert_mtf.model import partitioning
 
 mtf = compat.mtf
 tf = compat.tf
 
-SEQUENCE_FEATURES = ("input_ids", "token_type_ids", "input_mask")
-MLM_FEATURES = ("masked_lm_positions", "masked_lm_ids", "masked_lm_weights")
+SEQUENCE_FEATURES = heads.ENCODER_FEATURES
+MLM_FEATURES = tuple(heads.HEADS["mlm"].features)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,75 +38,135 @@ class BatchShape:
             modeling.MLM_PREDICTIONS: self.mlm_predictions}
 
 
-def build_model(features, config, is_training, mlm=True):
-  """The mtf graph of the encoder (+ MLM head): a dict of named outputs.
+def build_model(features, config, is_training, mlm=True, head=None,
+                num_classes=None):
+  """The mtf graph of the encoder and one head: a dict of named outputs.
+
+  The head is built by model/heads.py's Head.build, as the trainer builds it.
 
   Args:
-    features: dict of mtf int32 tensors (SEQUENCE_FEATURES, and MLM_FEATURES
-      when `mlm`).
+    features: dict of mtf tensors: SEQUENCE_FEATURES and the head's features.
+    mlm: with head None: build the MLM head (True) or no head.
+    head: a heads.HEADS name; None: "mlm" if `mlm`, else no head (the
+      encoder and pooler only).
+    num_classes: classes of the classification and token heads.
   Returns:
-    {"sequence_output", "pooled_output"} (+ "mlm_logits", "loss",
-    "mlm_accuracy" when `mlm`).
+    {"sequence_output", "pooled_output"} without a head; with one, "loss",
+    the head's predictions and metrics, and its logits: "mlm_logits" (mlm,
+    [batch, mlm_predictions, vocab]) or "logits" ([batch, classes],
+    [batch, length, classes], or for span [batch, length, span_ends], before
+    the padding mask).
   """
+  head = head or ("mlm" if mlm else None)
   sequence_output, bias = modeling.encode(features, config, is_training)
   outputs = {"sequence_output": sequence_output}
-  if mlm:
-    logits = modeling.mlm_logits(sequence_output, bias,
-                                 features["masked_lm_positions"], config,
-                                 is_training)
-    loss, accuracy, _ = modeling.mlm_loss(
-        logits, features["masked_lm_ids"], features["masked_lm_weights"],
-        config)
-    outputs.update(mlm_logits=logits, loss=loss, mlm_accuracy=accuracy)
-  else:
+  if head is None:
     outputs["pooled_output"] = modeling.pooled_output(sequence_output, config)
+    return outputs
+  head = heads.HEADS[head]
+  graph = sequence_output.mesh.graph
+  first = len(graph.operations)
+  loss, predictions, metrics = head.build(features, sequence_output, bias,
+                                          config, num_classes, is_training)
+  outputs.update(predictions, **metrics, loss=loss)
+  logits = _head_logits(graph.operations[first:], head)
+  outputs["mlm_logits" if head.name == "mlm" else "logits"] = mtf.cast(
+      logits, tf.float32)
   return outputs
+
+
+def _head_logits(new_operations, head):
+  """The output of the head's last layer, found among the ops it created.
+
+  Head.build returns predictions, not always logits (the token head's are
+  argmaxes); the logits are the output of the last op in the head's
+  variable scope (the dense layer's bias add): the loss and predictions
+  are computed outside that scope.
+  """
+  own = [op for op in new_operations
+         if op.name.startswith(head.variable_prefix)]
+  logits = own[-1].outputs[0]
+  expected = {"mlm": modeling.VOCAB, "span": modeling.SPAN_ENDS}.get(
+      head.name, modeling.CLASSES)
+  if expected not in logits.shape.dimension_names:
+    raise ValueError(f"{own[-1].name} is not the {head.name} head's logits "
+                     f"layer ({logits.shape}).")
+  return logits
 
 
 class MeshGraph:
   """A model lowered on a placement mesh of virtual CPU devices.
 
+  Args:
+    config: modeling.RemBertConfig.
+    batch_shape: BatchShape of the features fed to run / train_step.
+    mesh_shape, layout: Mesh TF strings ("" for one device).
+    num_devices: virtual CPU devices (default: the mesh's size).
+    with_gradients: also fetch every variable's gradient ("grad/<name>").
+    update_fn: update_fn(loss, mtf_graph, global_step) -> (mtf assignment
+      ops, gradient norm) to build a training step (train_step), e.g.
+      training.optimizers.step_update_fn(optimizer, schedule); None: a
+      forward graph.
+    head: the heads.HEADS head to build ("mlm", "classification", "token",
+      "span"), fed its features and fetching its logits and loss (see
+      build_model); None: "mlm" if batch_shape.mlm_predictions, else the
+      encoder and pooler only.
+    num_classes: classes of the classification and token heads.
+
   Attributes:
+    head: the heads.Head built (None: encoder and pooler only).
     variable_names: names of the model's variables, in creation order.
     variable_shapes: {name: tuple shape}.
   """
 
   def __init__(self, config, batch_shape, mesh_shape="", layout="",
-               num_devices=None, with_gradients=False, trainable=False):
+               num_devices=None, with_gradients=False, update_fn=None,
+               head=None, num_classes=None):
+    if head is None and batch_shape.mlm_predictions > 0:
+      head = "mlm"
+    if head == "mlm" and batch_shape.mlm_predictions <= 0:
+      raise ValueError("the mlm head needs BatchShape.mlm_predictions > 0.")
+    if head in ("classification", "token") and not num_classes:
+      raise ValueError(f"the {head} head needs num_classes.")
+    self.head = heads.get_head(head) if head else None
+    self._num_classes = num_classes
     mesh_shape = partitioning.parse_mesh_shape(mesh_shape)
     layout_rules = partitioning.parse_layout(layout)
     num_devices = num_devices or mesh_shape.size
     partitioning.check_partitioning(
         mesh_shape, layout_rules,
-        {**config.dimension_sizes(), **batch_shape.dimension_sizes()},
+        {**config.dimension_sizes(), **batch_shape.dimension_sizes(),
+         modeling.CLASSES: num_classes},
         num_devices=num_devices)
     self.config = config
     self.batch_shape = batch_shape
     self._num_devices = num_devices
     self.graph = tf.Graph()
     with self.graph.as_default():
-      self._build(mesh_shape, layout_rules, with_gradients, trainable)
+      self._build(mesh_shape, layout_rules, with_gradients, update_fn)
 
-  def _build(self, mesh_shape, layout_rules, with_gradients, trainable):
-    mlm = self.batch_shape.mlm_predictions > 0
-    names = SEQUENCE_FEATURES + (MLM_FEATURES if mlm else ())
+  def _build(self, mesh_shape, layout_rules, with_gradients, update_fn):
+    trainable = update_fn is not None
+    names = SEQUENCE_FEATURES + tuple(self.head.features if self.head else ())
+    shapes = {n: self._feature_shape(n) for n in names}
     self._placeholders = {n: tf.placeholder(
         tf.float32 if n == "masked_lm_weights" else tf.int32,
-        self._feature_shape(n), name=n) for n in names}
+        shapes[n].to_integer_list, name=n) for n in names}
     mtf_graph = mtf.Graph()
     mesh = mtf.Mesh(mtf_graph, "mesh")
-    features = {n: mtf.import_tf_tensor(mesh, t, self._mtf_shape(n))
+    features = {n: mtf.import_tf_tensor(mesh, t, shapes[n])
                 for n, t in self._placeholders.items()}
-    outputs = build_model(features, self.config, is_training=False, mlm=mlm)
+    outputs = build_model(features, self.config, is_training=False,
+                          head=self.head.name if self.head else None,
+                          mlm=False, num_classes=self._num_classes)
     variables = mtf_graph.trainable_variables
     if with_gradients:
       grads = mtf.gradients([outputs["loss"]], [v.outputs[0] for v in variables])
       outputs.update({"grad/" + v.name: g for v, g in zip(variables, grads)})
     if trainable:
       global_step = tf.train.get_or_create_global_step()
-      updates, outputs["gradient_norm"] = optimizers.update_ops(
-          outputs["loss"], mtf_graph,
-          optimizers.learning_rate_schedule(global_step))
+      updates, outputs["gradient_norm"] = update_fn(
+          outputs["loss"], mtf_graph, global_step)
     partitioning.check_tensor_layouts(mtf_graph, mesh_shape, layout_rules)
     # Names and shapes before lowering: Lowering stacks same-shaped variables.
     self.variable_names = [v.name for v in mtf_graph.all_variables]
@@ -141,16 +202,12 @@ class MeshGraph:
     self.session.run(self._to_slices)
 
   def _feature_shape(self, name):
+    """The mtf shape of feature `name`, as the trainer gives it."""
     b = self.batch_shape
-    if name in MLM_FEATURES:
-      return [b.batch_size, b.mlm_predictions]
-    return [b.batch_size, b.sequence_length]
-
-  def _mtf_shape(self, name):
-    second = (modeling.MLM_PREDICTIONS if name in MLM_FEATURES
-              else modeling.LENGTH)
-    return mtf.Shape([mtf.Dimension(modeling.BATCH, self.batch_shape.batch_size),
-                      mtf.Dimension(second, self._feature_shape(name)[1])])
+    # Any head gives the encoder's features their [batch, length].
+    head = self.head or heads.HEADS["mlm"]
+    return mtf.Shape(list(heads.feature_dims(
+        name, head, b.batch_size, b.sequence_length, b.mlm_predictions)))
 
   def set_weights(self, weights):
     """Assigns {variable name: numpy array}; names must exist, shapes match."""
@@ -187,7 +244,7 @@ class MeshGraph:
     return self.session.run({k: self._fetches[k] for k in outputs}, feed)
 
   def train_step(self, features, options=None, run_metadata=None):
-    """One optimizer step (graph built with trainable=True); returns outputs.
+    """One optimizer step (graph built with an update_fn); returns outputs.
 
     Args:
       options, run_metadata: tf.RunOptions / tf.RunMetadata, for profiling.

@@ -63,11 +63,18 @@ DIMENSION_NAMES = (BATCH, LENGTH, MEMORY_LENGTH, VOCAB, EMB_IN, EMB_OUT,
 # Variable-name prefixes of the parts that exist only in pre-training: the
 # output embedding, MLM head and extra output layers. A fine-tuning graph
 # does not create them, and loading a pre-training checkpoint skips them.
-PRETRAINING_ONLY_PREFIXES = ("cls/",)
+MLM_SCOPE = "cls"
+PRETRAINING_ONLY_PREFIXES = (MLM_SCOPE + "/",)
 WORD_EMBEDDINGS = "bert/embeddings/word_embeddings"
 # Task heads (pooler included): not counted in the paper's fine-tuning size.
-TASK_HEAD_PREFIXES = ("bert/pooler/", "classifier/", "token_classifier/",
-                      "qa_outputs/")
+# The scopes of the task heads: names of the variables of BERT's and
+# transformers' task models, so checkpoints map by name.
+POOLER_SCOPE = "bert/pooler"
+CLASSIFIER_SCOPE = "classifier"
+TOKEN_CLASSIFIER_SCOPE = "token_classifier"
+SPAN_SCOPE = "qa_outputs"
+TASK_HEAD_PREFIXES = tuple(scope + "/" for scope in (
+    POOLER_SCOPE, CLASSIFIER_SCOPE, TOKEN_CLASSIFIER_SCOPE, SPAN_SCOPE))
 
 
 @gin.configurable
@@ -333,7 +340,7 @@ def mlm_logits(sequence_output, bias, masked_lm_positions, config, is_training):
   """
   x = sequence_output
   d_model, vocab = _dim(config, D_MODEL), _dim(config, VOCAB)
-  with tf.variable_scope("cls"):
+  with tf.variable_scope(MLM_SCOPE):
     for i in range(config.num_extra_output_layers):
       x = transformer_layer(x, bias, config, is_training, f"extra_layer_{i}")
     x = mtf.gather(x, masked_lm_positions, x.shape.get_dim_by_name(LENGTH))
@@ -384,7 +391,7 @@ def pooled_output(sequence_output, config):
   first = mtf.slice(sequence_output, 0, 1, LENGTH)
   first = mtf.reduce_sum(first, reduced_dim=first.shape.get_dim_by_name(LENGTH))
   d_model = _dim(config, D_MODEL)
-  with tf.variable_scope("bert/pooler"):
+  with tf.variable_scope(POOLER_SCOPE):
     return mtf.tanh(dense(first, [d_model], [d_model], config, name="dense"))
 
 
@@ -392,21 +399,21 @@ def classification_logits(sequence_output, num_classes, config, is_training):
   """Sequence classification on the pooled output: [batch, classes]."""
   pooled = dropout(pooled_output(sequence_output, config), config, is_training)
   return dense(pooled, [mtf.Dimension(CLASSES, num_classes)],
-               [_dim(config, D_MODEL)], config, name="classifier")
+               [_dim(config, D_MODEL)], config, name=CLASSIFIER_SCOPE)
 
 
 def token_logits(sequence_output, num_classes, config, is_training):
   """Token classification: [batch, length, classes]."""
   x = dropout(sequence_output, config, is_training)
   return dense(x, [mtf.Dimension(CLASSES, num_classes)],
-               [_dim(config, D_MODEL)], config, name="token_classifier")
+               [_dim(config, D_MODEL)], config, name=TOKEN_CLASSIFIER_SCOPE)
 
 
 def span_logits(sequence_output, config):
   """Extractive QA: (start_logits, end_logits), each [batch, length]."""
   span_ends = mtf.Dimension(SPAN_ENDS, 2)
   logits = dense(sequence_output, [span_ends], [_dim(config, D_MODEL)], config,
-                 name="qa_outputs")
+                 name=SPAN_SCOPE)
   start = mtf.reduce_sum(mtf.slice(logits, 0, 1, SPAN_ENDS),
                          reduced_dim=mtf.Dimension(SPAN_ENDS, 1))
   end = mtf.reduce_sum(mtf.slice(logits, 1, 1, SPAN_ENDS),

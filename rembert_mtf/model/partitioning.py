@@ -35,13 +35,24 @@ def mesh_spec(shape="", layout="", num_devices=None):
 
 
 def parse_mesh_shape(spec):
-  """'batch:2;model:4' -> mtf.Shape; '' -> the 1-device mesh (no axes)."""
+  """'batch:2;model:4' -> mtf.Shape; '' -> the 1-device mesh (no axes).
+
+  Raises:
+    PartitioningError: unparsable, or an axis of fewer than 1 core.
+  """
   try:
-    return mtf.convert_to_shape(spec or [])
+    shape = mtf.convert_to_shape(spec or [])
   except (ValueError, IndexError) as e:
     raise PartitioningError(
         f"cannot parse {SHAPE_BINDING} {spec!r}: write it as "
         "'axis:size;axis:size', e.g. 'batch:2;model:4'") from e
+  for axis in shape.dims:
+    # mtf accepts any integer; a size of 0 fails much later, in a traceback.
+    if axis.size < 1:
+      raise PartitioningError(
+          f"{SHAPE_BINDING} {spec!r}: mesh axis {axis.name!r} has size "
+          f"{axis.size}; every axis needs at least 1 core.")
+  return shape
 
 
 def parse_layout(spec):

@@ -9,7 +9,6 @@ nothing is allocated), never from a formula:
 """
 
 import dataclasses
-import json
 
 from rembert_mtf import compat
 from rembert_mtf.model import mesh_graph
@@ -94,34 +93,3 @@ def report(config, mesh_shape="", layout=""):
       },
   }
 
-
-# ----------------------------------------------------------------------------
-# `rembert-mtf params`
-# ----------------------------------------------------------------------------
-
-
-def add_arguments(parser, unused_command):
-  parser.add_argument("--json", action="store_true",
-                      help="print the figures as JSON")
-
-
-def main(args):
-  """Prints parameters at pre-training and fine-tuning, bytes per device."""
-  from rembert_mtf.cli import main as cli  # pylint: disable=g-import-not-at-top
-  cli.load_gin(args)
-  shape, layout = cli.mesh_from(args)
-  result = report(modeling.RemBertConfig(), shape, layout)
-  if args.json:
-    print(json.dumps(result, indent=2))
-    return
-  gib = 2.0 ** 30
-  print(f"parameters at pre-training: {result['pretraining_parameters']:,} "
-        f"({result['pretraining_parameters'] / 1e6:.1f}M)")
-  print(f"parameters at fine-tuning:  {result['finetuning_parameters']:,} "
-        f"({result['finetuning_parameters'] / 1e6:.1f}M)")
-  print(f"mesh {result['mesh_shape']}, layout {result['mesh_layout']}")
-  for label in ("pretraining", "finetuning"):
-    part = result[f"{label}_bytes_per_device"]
-    print(f"per device, {label}: variables "
-          f"{part['variables'] / gib:.3f} GiB, Adam slots "
-          f"{part['adam_slots'] / gib:.3f} GiB")

@@ -40,6 +40,7 @@ import time
 
 from rembert_mtf import compat
 from rembert_mtf import errors
+from rembert_mtf.model import partitioning
 
 tf = compat.tf
 
@@ -119,7 +120,6 @@ def parse_cluster(spec, devices_per_task=None, num_devices=None,
 
 def check_mesh_size(cluster, mesh_shape):
   """The mesh must use exactly the cluster's devices (mesh_shape: mtf.Shape)."""
-  from rembert_mtf.model import partitioning  # pylint: disable=g-import-not-at-top
   size = mesh_shape.size
   if size == cluster.num_devices:
     return
@@ -255,40 +255,26 @@ def session_config():
 
 
 # ----------------------------------------------------------------------------
-# Flags of `train | finetune | predict`
+# `train | finetune | predict --cluster`
 # ----------------------------------------------------------------------------
 
 
-def add_cluster_arguments(parser):
-  parser.add_argument("--cluster", default=None,
-                      help="TF cluster HOST:PORT,HOST:PORT,... (one task per "
-                      "process, this process is task 0; start the others "
-                      "with `rembert-mtf server`)")
-  parser.add_argument("--devices_per_task", type=int, default=None,
-                      help="virtual CPU devices of each task (default: "
-                      "trainer.num_devices / tasks)")
-  parser.add_argument("--cluster_timeout", type=float,
-                      default=DEFAULT_TIMEOUT,
-                      help="seconds to wait for the other tasks "
-                      f"(default {DEFAULT_TIMEOUT:g})")
-
-
-def from_args(args, num_devices, mesh_shape):
+def from_flags(spec, devices_per_task, timeout, num_devices, mesh_shape):
   """The Cluster of --cluster (None without it), checked against the mesh.
 
   Args:
-    args: parsed flags (cluster, devices_per_task, cluster_timeout).
+    spec: --cluster (None or "": one process).
+    devices_per_task: --devices_per_task, or None.
+    timeout: --cluster_timeout seconds.
     num_devices: trainer.num_devices.
     mesh_shape: the mesh shape string.
   """
-  if not getattr(args, "cluster", None):
-    if getattr(args, "devices_per_task", None):
-      raise errors.UserError("--devices_per_task needs --cluster (on one process, "
-                             "use --num_devices).")
+  if not spec:
+    if devices_per_task:
+      raise errors.UserError("--devices_per_task needs --cluster (on one "
+                             "process, use --num_devices).")
     return None
-  from rembert_mtf.model import partitioning  # pylint: disable=g-import-not-at-top
-  cluster = parse_cluster(args.cluster, args.devices_per_task, num_devices,
-                          args.cluster_timeout)
+  cluster = parse_cluster(spec, devices_per_task, num_devices, timeout)
   check_mesh_size(cluster, partitioning.parse_mesh_shape(mesh_shape))
   return cluster
 
@@ -298,28 +284,16 @@ def from_args(args, num_devices, mesh_shape):
 # ----------------------------------------------------------------------------
 
 
-def add_arguments(parser, unused_command="server"):
-  parser.add_argument("--cluster", required=True,
-                      help="HOST:PORT,HOST:PORT,... as given to `train "
-                      "--cluster` (task 0 first)")
-  parser.add_argument("--task_index", type=int, required=True,
-                      help="this process's task (1 .. tasks-1; task 0 is the "
-                      "training process)")
-  parser.add_argument("--devices_per_task", type=int, default=None,
-                      help="virtual CPU devices (default: trainer.num_devices "
-                      "/ tasks)")
+def serve(spec, task, devices_per_task=None, num_devices=None):
+  """Serves task `task` of the cluster `spec` until interrupted.
 
-
-def main(args):
-  """Serves one task of the cluster until interrupted."""
-  from rembert_mtf.cli import main as cli  # pylint: disable=g-import-not-at-top
-  from rembert_mtf.training import trainer  # pylint: disable=g-import-not-at-top
-  num_devices = None
-  if args.devices_per_task is None:
-    cli.load_gin(args)
-    num_devices = trainer.TrainerConfig().num_devices
-  cluster = parse_cluster(args.cluster, args.devices_per_task, num_devices)
-  task = args.task_index
+  Args:
+    spec: the --cluster string (task 0 first).
+    task: this process's task index (1 .. tasks - 1).
+    devices_per_task: virtual CPU devices, or None to split num_devices.
+    num_devices: trainer.num_devices (used when devices_per_task is None).
+  """
+  cluster = parse_cluster(spec, devices_per_task, num_devices)
   if not 0 <= task < cluster.num_tasks:
     raise errors.UserError(f"--task_index={task} is not a task of --cluster "
                            f"({cluster.num_tasks} tasks: 0 .. "

@@ -98,7 +98,8 @@ def variable_shapes(config, mlm=False, pooler=False, task_heads=None):
     config: RemBertConfig.
     mlm: include the MLM head (cls/...).
     pooler: include bert/pooler.
-    task_heads: {"classification"|"token"|"qa": number of classes}.
+    task_heads: {"classification"|"token"|"span": number of classes}
+      (heads.HEADS names).
   Returns:
     dict of name -> tuple of ints, in creation order.
   """
@@ -121,7 +122,7 @@ def variable_shapes(config, mlm=False, pooler=False, task_heads=None):
       modeling.pooled_output(sequence_output, config)
     if "token" in task_heads:
       modeling.token_logits(sequence_output, task_heads["token"], config, False)
-    if "qa" in task_heads:
+    if "span" in task_heads:
       modeling.span_logits(sequence_output, config)
     return {v.name: tuple(v.shape.to_integer_list)
             for v in mesh.graph.all_variables}
@@ -294,6 +295,40 @@ def _save_group(session, parts_dir, index, group):
 # ----------------------------------------------------------------------------
 # Reading
 # ----------------------------------------------------------------------------
+
+
+def checkpoint_step(model_dir):
+  """global_step of the latest checkpoint in model_dir (0 if none)."""
+  path = tf.train.latest_checkpoint(model_dir) if model_dir else None
+  if not path:
+    return 0
+  return int(re.search(r"-(\d+)$", path).group(1))
+
+
+def write_operative_config(model_dir, gin_text, run_bindings):
+  """Writes model_dir/operative_config.gin: what a later run reads back.
+
+  gin.tf's GinConfigSaverHook would write operative_config-<step>.gin only
+  once a session exists; a later run, `report` and the interop commands
+  read this one file, written before any graph is built.
+
+  Args:
+    model_dir: the run's folder (created if missing).
+    gin_text: gin.config_str() after the user's files and bindings.
+    run_bindings: lines binding the run as built (config.Run.gin_bindings):
+      they follow, so they win when the file is parsed again.
+  """
+  tf.io.gfile.makedirs(model_dir)
+  path = os.path.join(model_dir, OPERATIVE_CONFIG)
+  text = "\n".join([
+      gin_text.rstrip(), "",
+      "# The run as built (rembert_mtf.training.config.Run):",
+      "import rembert_mtf.model.modeling",
+      "import rembert_mtf.model.partitioning",
+      "import rembert_mtf.training.config", *run_bindings, ""])
+  with tf.io.gfile.GFile(path + ".tmp", "w") as f:
+    f.write(text)
+  tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
 
 
 def latest_checkpoint(model_dir):

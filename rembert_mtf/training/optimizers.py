@@ -1,4 +1,4 @@
-"""Optimizers, gradient clipping and learning-rate schedules (all gin-bound).
+"""Optimizers, gradient clipping and the learning-rate schedule.
 
 Defaults are the paper's pre-training recipe (Table 14): Adam with
 beta1 0.9, beta2 0.999, eps 1e-6, decoupled weight decay 0.01 (not on
@@ -7,9 +7,10 @@ LayerNorm or biases), global-norm clipping at 1.0, learning rate 2e-4 with
 mesh_tensorflow's: AdamWeightDecayOptimizer (BERT's Adam without bias
 correction; subclassed below so bfloat16 activations build, and optionally
 run as TensorFlow's fused Adam kernel) and mtf.optimize.AdafactorOptimizer.
+Their settings arrive as arguments (config.OptimizerConfig and
+config.ScheduleConfig, bound in gin as `optimizer.*` and
+`learning_rate_schedule.*`); nothing here reads gin.
 """
-
-import gin
 
 from rembert_mtf import compat
 from rembert_mtf import errors
@@ -21,23 +22,24 @@ tf = compat.tf
 NO_DECAY_PATTERNS = ("LayerNorm", r"/bias$", "output_bias")
 
 
-@gin.configurable
-def learning_rate_schedule(step, peak_learning_rate=2e-4, warmup_steps=15000,
-                           total_steps=1760000, final_learning_rate=0.0):
-  """Linear warm-up to the peak, then linear decay to `final_learning_rate`.
+def learning_rate(step, schedule):
+  """Linear warm-up to the peak, then linear decay to the final rate.
 
   Args:
-    step: int64/int32 tf scalar, the global step.
+    step: int64/int32 tf scalar, the global step (an argument, as in
+      mesh_tensorflow's learning_rate_schedules, not read from the graph).
+    schedule: config.ScheduleConfig with total_steps resolved.
   Returns:
     float32 tf scalar.
   """
+  peak, final = schedule.peak_learning_rate, schedule.final_learning_rate
+  warmup_steps, total_steps = schedule.warmup_steps, schedule.total_steps
   step = tf.cast(step, tf.float32)
   warmup = tf.minimum(1.0, (step + 1.0) / max(warmup_steps, 1))
   decay_span = max(total_steps - warmup_steps, 1)
   remaining = tf.clip_by_value((total_steps - step) / decay_span, 0.0, 1.0)
-  decayed = final_learning_rate + (peak_learning_rate -
-                                   final_learning_rate) * remaining
-  return tf.where(step < warmup_steps, peak_learning_rate * warmup, decayed)
+  decayed = final + (peak - final) * remaining
+  return tf.where(step < warmup_steps, peak * warmup, decayed)
 
 
 class AdamWeightDecayOptimizer(mtf.optimize.AdamWeightDecayOptimizer):
@@ -126,35 +128,33 @@ class FusedAdamUpdate(mtf.Operation):
     lowering.operations[self] = tf.group(updates)
 
 
-@gin.configurable
-def make_optimizer(learning_rate, name="adam", weight_decay_rate=0.01,
-                   beta_1=0.9, beta_2=0.999, epsilon=1e-6, fused=False):
-  """An mtf optimizer: "adam" (decoupled weight decay) or "adafactor".
+def make_optimizer(learning_rate, optimizer):
+  """The mtf optimizer of config.OptimizerConfig `optimizer`.
 
   Args:
-    learning_rate: tf scalar (from learning_rate_schedule).
-    fused: Adam as TensorFlow's fused kernel (FusedAdamUpdate): x1.08 and
-      x0.99 on the small benchmark step in two runs, no update temporaries,
-      but no variable stacking on meshes (slower graph building); rounding
-      differs from mtf's update in the last bits.
+    learning_rate: tf scalar (from learning_rate).
+    optimizer: config.OptimizerConfig.
   """
-  if name == "adam":
+  if optimizer.name == "adam":
     return AdamWeightDecayOptimizer(
-        learning_rate=learning_rate, weight_decay_rate=weight_decay_rate,
-        beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
-        exclude_from_weight_decay=list(NO_DECAY_PATTERNS), fused=fused)
-  if name == "adafactor":
+        learning_rate=learning_rate,
+        weight_decay_rate=optimizer.weight_decay_rate,
+        beta_1=optimizer.beta_1, beta_2=optimizer.beta_2,
+        epsilon=optimizer.epsilon,
+        exclude_from_weight_decay=list(NO_DECAY_PATTERNS),
+        fused=optimizer.fused)
+  if optimizer.name == "adafactor":
     return mtf.optimize.AdafactorOptimizer(learning_rate=learning_rate)
-  raise errors.UserError(f"make_optimizer.name must be 'adam' or 'adafactor', got "
-                         f"{name!r}.")
+  raise errors.UserError("optimizer.name must be 'adam' or 'adafactor', got "
+                         f"{optimizer.name!r}.")
 
 
-@gin.configurable
-def clip_by_global_norm(grads, max_norm=1.0):
+def clip_by_global_norm(grads, max_norm):
   """Scales all gradients by min(1, max_norm / global norm).
 
   Args:
     grads: list of mtf.Tensors (None entries pass through).
+    max_norm: the clipping norm; None or 0: no clipping.
   Returns:
     (clipped grads, global norm as an mtf scalar).
   """
@@ -168,14 +168,31 @@ def clip_by_global_norm(grads, max_norm=1.0):
           for g in grads], norm
 
 
-def update_ops(loss, mtf_graph, learning_rate):
+def update_ops(loss, mtf_graph, learning_rate_value, optimizer):
   """The optimizer's assignments for one step on `loss`.
 
+  Args:
+    loss: mtf scalar.
+    mtf_graph: the mtf.Graph holding the trainable variables.
+    learning_rate_value: tf scalar.
+    optimizer: config.OptimizerConfig.
   Returns:
     (list of mtf assignment operations, global gradient norm before clipping)
   """
   variables = mtf_graph.trainable_variables
   grads = mtf.gradients([loss], [v.outputs[0] for v in variables])
-  grads, norm = clip_by_global_norm(grads)
-  optimizer = make_optimizer(learning_rate)
-  return optimizer.apply_grads(grads, variables), norm
+  grads, norm = clip_by_global_norm(grads, optimizer.clip_norm)
+  return (make_optimizer(learning_rate_value, optimizer).apply_grads(
+      grads, variables), norm)
+
+
+def step_update_fn(optimizer, schedule):
+  """update_fn(loss, mtf_graph, global_step) -> (ops, gradient norm).
+
+  What model.mesh_graph.MeshGraph takes to build a training step, without
+  the model package importing the optimizers.
+  """
+  def update_fn(loss, mtf_graph, global_step):
+    return update_ops(loss, mtf_graph, learning_rate(global_step, schedule),
+                      optimizer)
+  return update_fn

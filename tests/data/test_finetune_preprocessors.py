@@ -1,4 +1,4 @@
-"""Semantics of the fine-tuning preprocessors and postprocessing helpers."""
+"""Semantics of the fine-tuning preprocessors (features) and label names."""
 
 import random
 
@@ -202,84 +202,6 @@ def test_mismatched_words_and_tags_are_counted_and_skipped(features):
                                        skip_key="ner_test"))
   assert [o["sentence_id"] for o in out] == [0, 2]
   assert fp.skip_counts() == {"ner_test": 2}
-
-
-# -------------------------------------------------------- postprocessing -----
-
-NAMES = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC")
-
-
-def _chunk(sentence_id, offset, labels):
-  return {"sentence_id": sentence_id, "word_offset": offset,
-          "labels": np.array(labels)}
-
-
-def test_chunk_word_tags_reads_first_pieces_only():
-  ex = _chunk(7, 3, [-1, 1, -1, 2, 0, -1, -1, -1])  # padded to 8
-  target = fp.chunk_word_tags(None, example=ex, is_target=True,
-                              tag_names=NAMES)
-  assert target == fp.WordTags(7, 3, ("B-PER", "I-PER", "O"))
-  ids = np.array([4, 3, 4, 4, 1, 0, 2, 2])
-  assert fp.chunk_word_tags(ids, example=ex, tag_names=NAMES).tags == (
-      "B-LOC", "I-LOC", "B-PER")
-  logits = np.eye(5)[ids]
-  assert fp.chunk_word_tags(logits, example=ex, tag_names=NAMES).tags == (
-      "B-LOC", "I-LOC", "B-PER")
-
-
-def test_reassemble_sentences_orders_and_checks_coverage():
-  chunks = [fp.WordTags(1, 2, ("O",)), fp.WordTags(0, 0, ("B-PER",)),
-            fp.WordTags(1, 0, ("B-LOC", "I-LOC"))]
-  assert fp.reassemble_sentences(chunks) == [["B-PER"],
-                                             ["B-LOC", "I-LOC", "O"]]
-  with pytest.raises(ValueError, match="sentence 1"):
-    fp.reassemble_sentences([fp.WordTags(1, 0, ("O",)),
-                             fp.WordTags(1, 2, ("O",))])
-  with pytest.raises(ValueError, match="sentence 1"):
-    fp.reassemble_sentences([fp.WordTags(1, 0, ("O", "O")),
-                             fp.WordTags(1, 1, ("O",))])
-
-
-def test_sentence_tags_round_trip_through_a_split_sentence(features):
-  words = ["kalomine", "su", "tari", "po", "lo", "mine", "ka"] * 3
-  tags = [0, 1, 2, 0, 3, 4, 0] * 3
-  chunks = _numpy(fp.token_classification(
-      _tag_examples(words, tags), {"input_ids": 8}, features))
-  assert len(chunks) > 1
-  # A "model" that predicts the gold tag at every labelled piece.
-  predictions = [np.where(c["labels"] >= 0, c["labels"], 4) for c in chunks]
-  targets, predicted = fp.sentence_tags(chunks[::-1], predictions[::-1], NAMES)
-  assert targets == predicted == [[NAMES[t] for t in tags]]
-
-
-def test_class_id():
-  assert fp.class_id(None, example={"label": np.int32(2)}, is_target=True) == 2
-  assert fp.class_id(np.array([0.1, 0.7, 0.2])) == 1
-  assert fp.class_id(np.int64(0)) == 0
-
-
-def test_span_f1_scores_whole_sentences_not_pieces():
-  # Gold PER spans the split point; predicting B- after it breaks the entity
-  # (two entities), which only whole-sentence scoring can see.
-  targets = [fp.WordTags(0, 0, ("O", "B-PER")), fp.WordTags(0, 2, ("I-PER",))]
-  predictions = [fp.WordTags(0, 0, ("O", "B-PER")),
-                 fp.WordTags(0, 2, ("B-PER",))]
-  assert fp.span_f1(targets, predictions) == {"span_f1": 0.0}
-  assert fp.span_f1(targets, targets) == {"span_f1": 100.0}
-
-
-def test_pos_metrics_flatten_sentences():
-  targets = [fp.WordTags(0, 0, ("NOUN", "VERB")), fp.WordTags(1, 0, ("DET",)),
-             fp.WordTags(0, 2, ("ADJ",))]
-  predictions = [fp.WordTags(0, 0, ("NOUN", "VERB")),
-                 fp.WordTags(1, 0, ("NOUN",)), fp.WordTags(0, 2, ("ADJ",))]
-  assert fp.word_accuracy(targets, predictions) == {"accuracy": 75.0}
-  assert fp.pos_f1(targets, targets)["pos_f1"] == 100.0
-  assert fp.pos_f1(targets, predictions)["pos_f1"] == pytest.approx(75.0)
-
-
-def test_accuracy_of_class_ids():
-  assert fp.accuracy([0, 1, 2, 2], [0, 1, 1, 2]) == {"accuracy": 75.0}
 
 
 # ------------------------------------------------------------- helpers -------

@@ -264,7 +264,7 @@ def test_labels_follow_meaning_read_back_from_the_text(languages):
 
 
 def test_changing_a_concept_flips_the_label_in_every_language(languages):
-  rng = synthetic.random.Random(0)
+  rng = random.Random(0)
   flips = collections.Counter()
   for _ in range(300):
     first = synthetic.random_event(rng)

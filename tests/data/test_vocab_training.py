@@ -13,6 +13,7 @@ import tensorflow.compat.v2 as tf
 import tensorflow_datasets as tfds
 
 from rembert_mtf.data import preprocessors
+from rembert_mtf.cli import main as cli_main
 from rembert_mtf.data import vocab_training
 from rembert_mtf.data import vocabulary
 
@@ -133,11 +134,23 @@ def test_missing_text_feature(mixture_name, tmp_path):
 
 
 def test_argument_parser():
-  args = vocab_training.parser().parse_args(
-      ["--mixture=wiki_104", "--vocab_size=250300", "--out=/tmp/x"])
+  args = cli_main.build_parser().parse_args(
+      ["vocab", "--mixture=wiki_104", "--vocab_size=250300", "--out=/tmp/x"])
   assert (args.mixture, args.vocab_size, args.out) == ("wiki_104", 250300,
                                                        "/tmp/x")
-  assert args.alpha is None and args.num_sentences > 0
+  assert args.alpha is None and args.num_sentences is None  # library's
+
+
+@pytest.mark.parametrize("flag", ["--vocab_size=0", "--vocab_size=-5",
+                                  "--num_sentences=0",
+                                  "--character_coverage=1.5"])
+def test_out_of_range_flags_are_usage_errors(flag, capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    cli_main.build_parser().parse_args(
+        ["vocab", "--mixture=wiki_104", "--vocab_size=8", "--out=/tmp/x",
+         flag])
+  assert exit_info.value.code == 2
+  assert flag.split("=")[0] in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -2,7 +2,10 @@
 
 import pytest
 
+from rembert_mtf.data import postprocessors
 from rembert_mtf.evaluation import metrics
+
+WordTags = postprocessors.WordTags
 
 
 def test_accuracy_in_percent():
@@ -182,3 +185,31 @@ def test_xtreme_summary_means_over_languages():
 def test_xtreme_summary_rejects_unknown_tasks():
   with pytest.raises(ValueError, match="no group"):
     metrics.xtreme_summary({"squad": {"en": {"em": 1.0, "f1": 2.0}}})
+
+
+# ------------------------------------------- seqio metric_fns over WordTags --
+
+
+def test_chunk_span_f1_scores_whole_sentences_not_pieces():
+  # Gold PER spans the split point; predicting B- after it breaks the entity
+  # (two entities), which only whole-sentence scoring can see.
+  targets = [WordTags(0, 0, ("O", "B-PER")), WordTags(0, 2, ("I-PER",))]
+  predictions = [WordTags(0, 0, ("O", "B-PER")), WordTags(0, 2, ("B-PER",))]
+  assert metrics.chunk_span_f1(targets, predictions) == {"span_f1": 0.0}
+  assert metrics.chunk_span_f1(targets, targets) == {"span_f1": 100.0}
+
+
+def test_chunk_pos_metrics_flatten_sentences():
+  targets = [WordTags(0, 0, ("NOUN", "VERB")), WordTags(1, 0, ("DET",)),
+             WordTags(0, 2, ("ADJ",))]
+  predictions = [WordTags(0, 0, ("NOUN", "VERB")), WordTags(1, 0, ("NOUN",)),
+                 WordTags(0, 2, ("ADJ",))]
+  assert metrics.chunk_word_accuracy(targets, predictions) == {
+      "accuracy": 75.0}
+  assert metrics.chunk_pos_f1(targets, targets)["pos_f1"] == 100.0
+  assert metrics.chunk_pos_f1(targets, predictions)["pos_f1"] == (
+      pytest.approx(75.0))
+
+
+def test_accuracy_of_class_ids():
+  assert metrics.accuracy([0, 1, 2, 2], [0, 1, 1, 2]) == {"accuracy": 75.0}

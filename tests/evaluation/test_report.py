@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from rembert_mtf import compat
+from rembert_mtf.cli import report as report_cli
 from rembert_mtf.evaluation import report
-from rembert_mtf.evaluation import xtreme
+from rembert_mtf.evaluation.xtreme import files
+from rembert_mtf.evaluation.xtreme import selection
 
 tf = compat.tf
 
@@ -53,9 +55,9 @@ def write_runs(xtreme_dir):
           "de": {"accuracy": 70.0 + 10 * seed},
           "ja": {"accuracy": 50.0 + 10 * seed}})
       run["dev"]["en"]["accuracy"] += bonus
-      xtreme.write_json(os.path.join(
-          xtreme.run_dir(xtreme_dir, "pawsx", rate, seed),
-          xtreme.RESULTS_FILE), run)
+      files.write_json(os.path.join(
+          files.run_dir(xtreme_dir, "pawsx", rate, seed),
+          files.RESULTS_FILE), run)
 
 
 @pytest.fixture
@@ -117,8 +119,8 @@ def test_bars_show_the_selected_rate_mean_and_std(model_dir):
 def test_report_writes_nontrivial_pngs_and_prints_the_table(model_dir,
                                                             capsys):
   parser = argparse.ArgumentParser()
-  report.add_arguments(parser, "report")
-  report.main(parser.parse_args([f"--model_dir={model_dir}"]))
+  report_cli.add_arguments(parser, "report")
+  report_cli.main(parser.parse_args([f"--model_dir={model_dir}"]))
   out = model_dir / "report"
   expected = {"loss.png", "training.png", "loss_xnli_train_en.png",
               "results_pawsx.png", "results_overview.png"}
@@ -134,9 +136,10 @@ def test_report_writes_nontrivial_pngs_and_prints_the_table(model_dir,
 
 
 def test_summary_json_is_preferred_over_loose_results(model_dir):
-  summary = xtreme.summarize(xtreme.collect(str(model_dir / "xtreme")), "en")
+  summary = selection.summarize(files.collect(str(model_dir / "xtreme")),
+                                "en")
   summary["tasks"]["pawsx"]["learning_rate"] = 1e-5  # as if selected so
-  xtreme.write_json(str(model_dir / "xtreme" / "summary.json"), summary)
+  files.write_json(str(model_dir / "xtreme" / "summary.json"), summary)
   loaded = report.load_summary(str(model_dir / "xtreme"))
   assert loaded["tasks"]["pawsx"]["learning_rate"] == 1e-5
 

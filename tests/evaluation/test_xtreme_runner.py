@@ -1,15 +1,22 @@
 """The zero-shot protocol runner with fake fine-tuning and prediction."""
 
+import argparse
 import csv
 import json
 import os
 import subprocess
 import sys
+import types
 
 import pytest
 
-from rembert_mtf.training import trainer
-from rembert_mtf.evaluation import xtreme
+from rembert_mtf.cli import flags
+from rembert_mtf.cli import xtreme as xtreme_cli
+from rembert_mtf.evaluation.xtreme import backend as backend_lib
+from rembert_mtf.evaluation.xtreme import benchmarks
+from rembert_mtf.evaluation.xtreme import runner
+from rembert_mtf.model import modeling
+from rembert_mtf.training import config
 from rembert_mtf.tasks import xtreme as xtreme_tasks
 from rembert_mtf.tasks import xtreme_qa
 from tests.evaluation import test_scoring as fixtures
@@ -60,7 +67,7 @@ class FakeModels:
 
 
 def run(tmp_path, models, **kwargs):
-  return xtreme.run_xtreme(str(tmp_path), ["pawsx"], models.finetune,
+  return runner.run_xtreme(str(tmp_path), ["pawsx"], models.finetune,
                            models.predict, **kwargs)
 
 
@@ -181,7 +188,7 @@ def test_pos_scores_by_its_f1_not_word_accuracy(tmp_path):
       return [fixtures.tag_sequence(0, 0, gold, predicted, fixtures.POS_TAGS)]
 
   models = FakeTagger()
-  summary = xtreme.run_xtreme(str(tmp_path), ["pos"], models.finetune,
+  summary = runner.run_xtreme(str(tmp_path), ["pos"], models.finetune,
                               models.predict, seeds=(0,),
                               learning_rates=(1e-5,))
   de = summary["tasks"]["pos"]["languages"]["de"]
@@ -206,7 +213,7 @@ class FakeQa(FakeModels):
 
 def test_xquad_selects_on_squad_dev_and_writes_answers(tmp_path):
   models = FakeQa()
-  summary = xtreme.run_xtreme(str(tmp_path), ["xquad"], models.finetune,
+  summary = runner.run_xtreme(str(tmp_path), ["xquad"], models.finetune,
                               models.predict, seeds=(0,))
   dev_tasks = {t for _, t, s in models.predicted if s == "validation"}
   assert dev_tasks == {"squad_train_en"}
@@ -222,7 +229,7 @@ def test_xquad_selects_on_squad_dev_and_writes_answers(tmp_path):
 
 def test_tydiqa_test_is_its_dev_split_predicted_once(tmp_path):
   models = FakeQa()
-  xtreme.run_xtreme(str(tmp_path), ["tydiqa"], models.finetune,
+  runner.run_xtreme(str(tmp_path), ["tydiqa"], models.finetune,
                     models.predict, seeds=(0,), learning_rates=(3e-5,))
   assert {s for _, _, s in models.predicted} == {"validation"}
   assert len(models.predicted) == 9  # one per language
@@ -235,52 +242,146 @@ def test_tydiqa_test_is_its_dev_split_predicted_once(tmp_path):
 
 
 def backend(**kwargs):
-  return xtreme.TrainerBackend(
-      "/tmp/unused", None, trainer.TrainerConfig(), "batch:1", "", "/ckpt",
-      **kwargs)
+  run = config.Run(modeling.RemBertConfig(), config.TrainerConfig(),
+                   mesh_shape="batch:1")
+  return backend_lib.TrainerBackend("/tmp/unused", run, "/ckpt", **kwargs)
 
 
 def test_steps_from_training_set_size_batch_and_cap():
-  assert backend().train_steps(xtreme.BENCHMARKS["pawsx"]) == 4632
+  assert backend().train_steps(benchmarks.BENCHMARKS["pawsx"]) == 4632
   rembert = backend(protocol="rembert")
-  assert rembert.train_steps(xtreme.BENCHMARKS["pawsx"]) == 1158
-  assert rembert.train_steps(xtreme.BENCHMARKS["ner"]) == 938  # batch 64
+  assert rembert.train_steps(benchmarks.BENCHMARKS["pawsx"]) == 1158
+  assert rembert.train_steps(benchmarks.BENCHMARKS["ner"]) == 938  # batch 64
   assert backend(max_train_steps=10).train_steps(
-      xtreme.BENCHMARKS["xnli"]) == 10
+      benchmarks.BENCHMARKS["xnli"]) == 10
   # The demo's size comes from its seqio source: 3 epochs at batch 32.
   import math  # pylint: disable=g-import-not-at-top
   from rembert_mtf.data import registry  # pylint: disable=g-import-not-at-top
   pairs = registry.get_task_or_mixture(
       "demo_cls_train_lang_a").num_input_examples("train")
   assert pairs > 1000
-  assert backend().train_steps(xtreme.BENCHMARKS["demo"]) == math.ceil(
+  assert backend().train_steps(benchmarks.BENCHMARKS["demo"]) == math.ceil(
       3 * pairs / 32)
 
 
-def test_run_configs_and_gin_bindings():
+class FakeLoop:
+  """training.loop's train and predict, recording the Runs they get."""
+
+  def __init__(self):
+    self.trained, self.predicted = [], []
+
+  def train(self, model_dir, run):
+    self.trained.append((model_dir, run))
+
+  def predict(self, model_dir, run, task_name, split):
+    self.predicted.append((model_dir, run, task_name, split))
+    return iter(())
+
+
+@pytest.fixture
+def fake_loop(monkeypatch):
+  """Installs FakeLoop as rembert_mtf.training.loop (imported lazily)."""
+  from rembert_mtf import training  # pylint: disable=g-import-not-at-top
+  loop = FakeLoop()
+  module = types.SimpleNamespace(train=loop.train, predict=loop.predict)
+  monkeypatch.setitem(sys.modules, "rembert_mtf.training.loop", module)
+  monkeypatch.setattr(training, "loop", module, raising=False)
+  return loop
+
+
+def test_run_configs_derive_runs_without_touching_gin(fake_loop):
   import gin  # pylint: disable=g-import-not-at-top
   saved = gin.config_str()
-  try:
-    ner = backend().trainer_config("ner_train_en", 32, 2, 100)
-    assert (ner.head, ner.num_classes, ner.sequence_length, ner.seed,
-            ner.init_checkpoint) == ("token", 7, 128, 2, "/ckpt")
-    squad = backend().trainer_config("squad_train_en", 32, 0, 50)
-    assert (squad.head, squad.sequence_length) == ("span", 384)
-    xtreme.bind_run(squad, 3e-5, 5)
-    assert gin.query_parameter("trainer.head") == "span"
-    assert gin.query_parameter("qa_windows.max_seq_length") == 384
-    assert gin.query_parameter(
-        "learning_rate_schedule.peak_learning_rate") == 3e-5
-    assert gin.query_parameter("learning_rate_schedule.total_steps") == 50
-    assert trainer.TrainerConfig() == squad  # the trainer reads the same
-  finally:
-    gin.clear_config()
-    gin.parse_config(saved)
+  ner = backend().finetuning_run("ner_train_en", 2e-5, 32, 2, 100).trainer
+  assert (ner.head, ner.num_classes, ner.sequence_length, ner.seed,
+          ner.init_checkpoint) == ("token", 7, 128, 2, "/ckpt")
+  squad = backend().finetuning_run("squad_train_en", 3e-5, 32, 0, 50)
+  assert (squad.trainer.head, squad.trainer.sequence_length) == ("span", 384)
+  # The schedule is the derived Run's own, not a gin binding.
+  assert squad.schedule == config.ScheduleConfig(
+      peak_learning_rate=3e-5, warmup_steps=5, total_steps=50,
+      final_learning_rate=0.0)
+  assert (squad.trainer.train_steps, squad.trainer.keep_checkpoint_max,
+          squad.trainer.save_checkpoints_steps) == (50, 1, 50)
+  bindings = squad.gin_bindings()
+  assert "trainer.head = 'span'" in bindings
+  assert "learning_rate_schedule.peak_learning_rate = 3e-05" in bindings
+  # A whole run through the backend: loop gets the run, gin stays as it was.
+  xquad = backend(max_train_steps=50)
+  xquad.finetune("xquad", 3e-5, 0, "/tmp/unused/xquad/lr=3e-05/seed=0")
+  xquad.predict("/tmp/unused/xquad/lr=3e-05/seed=0", "xquad_eval_de", "test")
+  (trained_dir, trained), = fake_loop.trained
+  assert trained_dir == os.path.join("/tmp/unused", "checkpoints",
+                                     "squad_train_en", "lr=3e-05", "seed=0")
+  assert trained == squad
+  (predicted_dir, predicted, task, split), = fake_loop.predicted
+  assert (predicted_dir, task, split) == (trained_dir, "xquad_eval_de",
+                                          "test")
+  assert predicted.trainer.mixture_or_task_name == "xquad_eval_de"
+  assert predicted.trainer.sequence_length == 384
+  assert predicted.schedule == squad.schedule
+  assert gin.config_str() == saved
+  assert config.TrainerConfig() != squad.trainer  # the trainer reads the Run
+
+
+def test_predict_before_finetune_is_a_bug(fake_loop):
+  del fake_loop
+  with pytest.raises(ValueError, match="predict before finetune"):
+    backend().predict("/tmp/unused/x", "xnli_eval_de", "test")
 
 
 def test_unknown_task_is_a_one_line_error():
   with pytest.raises(ValueError, match="unknown task 'xnlii'"):
-    xtreme.run_xtreme("/tmp/unused", ["xnlii"], None, None)
+    runner.run_xtreme("/tmp/unused", ["xnlii"], None, None)
+
+
+# -------------------------------------------------------------- CLI flags ---
+
+
+def parse(*argv):
+  parser = argparse.ArgumentParser(
+      parents=[flags.gin_flags(), flags.mesh_flags()])
+  xtreme_cli.add_arguments(parser, "xtreme")
+  return parser.parse_args(["--model_dir=/m", *argv])
+
+
+def test_flag_defaults_are_the_protocol():
+  args = parse()
+  assert args.tasks == benchmarks.XTREME_TASKS
+  assert args.seeds == (0, 1, 2) and args.learning_rates is None
+  assert (args.protocol, args.select_on, args.epochs) == ("xtreme", "en", 3)
+  assert (args.max_seq_length, args.qa_max_seq_length) == (128, 384)
+  args = parse("--tasks=demo, pawsx", "--seeds=3", "--learning_rates=1e-4,2e-4",
+               "--warmup_fraction=0")
+  assert args.tasks == ("demo", "pawsx") and args.seeds == (3,)
+  assert args.learning_rates == (1e-4, 2e-4) and args.warmup_fraction == 0.0
+
+
+@pytest.mark.parametrize("flag, message", [
+    ("--tasks=xnli,xnlii", "unknown task 'xnlii'; choose from xnli, pawsx"),
+    ("--tasks=,", "at least one task"),
+    ("--seeds=0,-1", "seed -1 must be >= 0"),
+    ("--seeds=a", "whole numbers"),
+    ("--warmup_fraction=1", "must be in [0, 1)"),
+    ("--learning_rates=1e-5,0", "must be greater than 0"),
+    ("--batch_size=0", "must be at least 1"),
+    ("--epochs=-1", "must be greater than 0"),
+])
+def test_bad_flags_are_one_line_usage_errors(flag, message, capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    parse(flag)
+  assert exit_info.value.code == 2
+  error = capsys.readouterr().err.strip().splitlines()[-1]
+  assert message in error and flag.split("=")[0] in error
+
+
+def test_the_cli_module_loads_without_tensorflow():
+  code = ("import sys; import rembert_mtf.cli.xtreme, rembert_mtf.cli.report;"
+          " print(sorted(m for m in ('tensorflow', 'seqio', 'mesh_tensorflow',"
+          " 'numpy') if m in sys.modules))")
+  result = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                          text=True, check=True, timeout=120)
+  assert result.stdout.strip() == "[]"
 
 
 # ------------------------------------------------------------- end to end ---
@@ -289,7 +390,8 @@ def test_unknown_task_is_a_one_line_error():
 @pytest.mark.slow
 def test_end_to_end_on_the_demo_task(tmp_path, spm_path):
   """Pre-train a tiny model 4 steps, then the real backend on `demo`."""
-  repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  repo = os.path.dirname(os.path.dirname(os.path.dirname(
+      os.path.abspath(__file__))))
   model_dir = tmp_path / "pretrained"
   tiny = [
       "RemBertConfig.vocab_size = 256", "RemBertConfig.hidden_size = 32",
@@ -312,9 +414,9 @@ def test_end_to_end_on_the_demo_task(tmp_path, spm_path):
       cwd=repo, check=True, capture_output=True, timeout=600)
   script = (
       "import argparse, sys\n"
-      "from rembert_mtf.cli import main, xtreme\n"
-      "parser = argparse.ArgumentParser(parents=[main._gin_flags(), "
-      "main._mesh_flags()])\n"
+      "from rembert_mtf.cli import flags, xtreme\n"
+      "parser = argparse.ArgumentParser(parents=[flags.gin_flags(), "
+      "flags.mesh_flags()])\n"
       "xtreme.add_arguments(parser, 'xtreme')\n"
       "xtreme.main(parser.parse_args(sys.argv[1:]))\n")
   result = subprocess.run(

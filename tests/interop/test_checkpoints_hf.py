@@ -16,11 +16,11 @@ import torch
 import transformers
 
 from rembert_mtf.interop import embed
+from rembert_mtf.interop import hf_convert
 from rembert_mtf.model import mesh_graph
 from rembert_mtf.model import modeling
-from rembert_mtf.cli import interop as cli
-from rembert_mtf.interop import hf
 from rembert_mtf.training import model_dir as model_dir_lib
+from tests import cli_testing
 
 VOCAB = 256  # pieces of the conftest SentencePiece model
 ATOL = 1e-4
@@ -56,21 +56,6 @@ def save_hf_model(cls, folder, spm_path, seed=0, **overrides):
   return model
 
 
-def run_cli(argv):
-  """Runs the stand-alone CLI; returns the exit code (0 on success)."""
-  try:
-    cli.run(argv)
-  except SystemExit as e:
-    return e.code
-  return 0
-
-
-def assert_nothing_written(destination):
-  parent, base = os.path.split(destination)
-  assert not os.path.exists(destination)
-  assert not [n for n in os.listdir(parent) if n.startswith(f".{base}.")]
-
-
 ROUND_TRIPS = [
     (transformers.RemBertModel, {}),
     (transformers.RemBertForMaskedLM, {}),
@@ -88,8 +73,9 @@ def test_import_then_export_is_bit_identical(cls, overrides, tmp_path,
                                              spm_path):
   src, dst, out = (str(tmp_path / n) for n in ("src", "model_dir", "out"))
   save_hf_model(cls, src, spm_path, **overrides)
-  assert run_cli(["import-hf", src, "--model_dir", dst]) == 0
-  assert run_cli(["export-hf", "--model_dir", dst, "--out", out]) == 0
+  assert cli_testing.exit_code(["import-hf", src, "--model_dir", dst]) == 0
+  assert cli_testing.exit_code(["export-hf", "--model_dir", dst, "--out",
+                                out]) == 0
   before = load_file(os.path.join(src, "model.safetensors"))
   after = load_file(os.path.join(out, "model.safetensors"))
   assert sorted(after) == sorted(before)
@@ -106,7 +92,7 @@ def test_import_then_export_is_bit_identical(cls, overrides, tmp_path,
 def test_model_dir_holds_the_format_other_commands_read(tmp_path, spm_path):
   src, dst = str(tmp_path / "src"), str(tmp_path / "model_dir")
   save_hf_model(transformers.RemBertForMaskedLM, src, spm_path)
-  hf.import_hf(src, dst)
+  hf_convert.import_hf(src, dst)
   assert sorted(os.listdir(dst)) == sorted([
       "checkpoint", "model.ckpt-0.index", "model.ckpt-0.data-00000-of-00001",
       "operative_config.gin", "sentencepiece.model"])
@@ -151,10 +137,10 @@ def test_read_config_parses_gin_alone(tmp_path):
 def test_export_heads_from_one_model_dir(tmp_path, spm_path):
   src, dst = str(tmp_path / "src"), str(tmp_path / "model_dir")
   save_hf_model(transformers.RemBertForMaskedLM, src, spm_path)
-  hf.import_hf(src, dst)
+  hf_convert.import_hf(src, dst)
   # No pooler in a masked-LM checkpoint: RemBertModel gets a fresh one.
   out = str(tmp_path / "base")
-  hf.export_hf(dst, out, head="none")
+  hf_convert.export_hf(dst, out, head="none")
   model, info = transformers.RemBertModel.from_pretrained(
       out, output_loading_info=True)
   assert not info["missing_keys"] and not info["unexpected_keys"], info
@@ -162,15 +148,15 @@ def test_export_heads_from_one_model_dir(tmp_path, spm_path):
   assert not any(k.startswith(("rembert.", "cls.")) for k in exported)
   np.testing.assert_array_equal(exported["pooler.dense.bias"], 0.0)
   with pytest.raises(KeyError, match="classifier/kernel"):
-    hf.export_hf(dst, str(tmp_path / "cls"), head="classification")
-  assert_nothing_written(str(tmp_path / "cls"))
+    hf_convert.export_hf(dst, str(tmp_path / "cls"), head="classification")
+  cli_testing.assert_nothing_written(str(tmp_path / "cls"))
 
 
 def test_sharded_export_loads(tmp_path, spm_path):
   src, dst, out = (str(tmp_path / n) for n in ("src", "model_dir", "out"))
   save_hf_model(transformers.RemBertForMaskedLM, src, spm_path)
-  hf.import_hf(src, dst)
-  hf.export_hf(dst, out, max_shard_bytes=20_000)
+  hf_convert.import_hf(src, dst)
+  hf_convert.export_hf(dst, out, max_shard_bytes=20_000)
   files = os.listdir(out)
   shards = sorted(f for f in files if f.endswith(".safetensors"))
   assert len(shards) > 2 and "model.safetensors.index.json" in files
@@ -213,8 +199,8 @@ def _tokenized(folder, model_dir):
 def test_hidden_and_pooled_outputs_match_transformers(tmp_path, spm_path):
   src, dst, out = (str(tmp_path / n) for n in ("src", "model_dir", "out"))
   model = save_hf_model(transformers.RemBertModel, src, spm_path, seed=1)
-  hf.import_hf(src, dst)
-  hf.export_hf(dst, out)
+  hf_convert.import_hf(src, dst)
+  hf_convert.export_hf(dst, out)
   ids = _tokenized(out, dst)
   npy = str(tmp_path / "x.npy")
   embed.embed(dst, _write_lines(tmp_path), npy)
@@ -233,8 +219,8 @@ def test_hidden_and_pooled_outputs_match_transformers(tmp_path, spm_path):
 def test_mlm_logits_match_transformers(tmp_path, spm_path):
   src, dst, out = (str(tmp_path / n) for n in ("src", "model_dir", "out"))
   save_hf_model(transformers.RemBertForMaskedLM, src, spm_path, seed=2)
-  hf.import_hf(src, dst)
-  hf.export_hf(dst, out)
+  hf_convert.import_hf(src, dst)
+  hf_convert.export_hf(dst, out)
   model = transformers.RemBertForMaskedLM.from_pretrained(out).eval()
   ids = _tokenized(out, dst)
   length = max(len(x) for x in ids)
@@ -277,7 +263,7 @@ def test_task_head_layout_matches_transformers(cls, tmp_path, spm_path):
   src, dst = str(tmp_path / "src"), str(tmp_path / "model_dir")
   qa = cls is transformers.RemBertForQuestionAnswering
   model = save_hf_model(cls, src, spm_path, seed=3, num_labels=2 if qa else 3)
-  hf.import_hf(src, dst)
+  hf_convert.import_hf(src, dst)
   ids = np.array([[2, 14, 26, 143, 22, 233, 3]], np.int32)
   config = model_dir_lib.read_config(dst)
   weights = model_dir_lib.read_weights(dst)
@@ -328,22 +314,14 @@ def masked_lm_source(tmp_path, spm_path):
   return src
 
 
-def _expect_refusal(argv, destination, capsys, *fragments):
-  assert run_cli(argv) == 2
-  err = capsys.readouterr().err.strip()
-  assert err.startswith("rembert-mtf: error: ") and "\n" not in err, err
-  for fragment in fragments:
-    assert fragment in err, err
-  assert_nothing_written(destination)
-
-
 def test_shape_disagreeing_with_config_is_refused(masked_lm_source, tmp_path,
                                                   capsys):
   _edit_config(masked_lm_source, intermediate_size=40)
   dst = str(tmp_path / "model_dir")
-  _expect_refusal(["import-hf", masked_lm_source, "--model_dir", dst], dst,
-                  capsys, "rembert.encoder.layer.0.intermediate.dense.weight",
-                  "[48, 32]", "[40, 32]")
+  cli_testing.expect_refusal(
+      ["import-hf", masked_lm_source, "--model_dir", dst], capsys,
+      "rembert.encoder.layer.0.intermediate.dense.weight", "[48, 32]",
+      "[40, 32]", destination=dst)
 
 
 def test_truncated_weights_are_refused(masked_lm_source, tmp_path, capsys):
@@ -352,44 +330,48 @@ def test_truncated_weights_are_refused(masked_lm_source, tmp_path, capsys):
   with open(path, "r+b") as f:
     f.truncate(size - 100)
   dst = str(tmp_path / "model_dir")
-  _expect_refusal(["import-hf", masked_lm_source, "--model_dir", dst], dst,
-                  capsys, "model.safetensors")
+  cli_testing.expect_refusal(
+      ["import-hf", masked_lm_source, "--model_dir", dst], capsys,
+      "model.safetensors", destination=dst)
 
 
 def test_corrupt_weights_are_refused(masked_lm_source, tmp_path, capsys):
   with open(os.path.join(masked_lm_source, "model.safetensors"), "wb") as f:
     f.write(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}")
   dst = str(tmp_path / "model_dir")
-  _expect_refusal(["import-hf", masked_lm_source, "--model_dir", dst], dst,
-                  capsys, "model.safetensors")
+  cli_testing.expect_refusal(
+      ["import-hf", masked_lm_source, "--model_dir", dst], capsys,
+      "model.safetensors", destination=dst)
 
 
 def test_missing_vocabulary_is_refused(masked_lm_source, tmp_path, capsys):
   os.remove(os.path.join(masked_lm_source, "sentencepiece.model"))
   dst = str(tmp_path / "model_dir")
-  _expect_refusal(["import-hf", masked_lm_source, "--model_dir", dst], dst,
-                  capsys, "sentencepiece.model")
+  cli_testing.expect_refusal(
+      ["import-hf", masked_lm_source, "--model_dir", dst], capsys,
+      "sentencepiece.model", destination=dst)
 
 
 def test_unknown_architecture_is_refused(masked_lm_source, tmp_path, capsys):
   _edit_config(masked_lm_source, architectures=["RemBertForCausalLM"])
   dst = str(tmp_path / "model_dir")
-  _expect_refusal(["import-hf", masked_lm_source, "--model_dir", dst], dst,
-                  capsys, "config.json", "RemBertForCausalLM")
+  cli_testing.expect_refusal(
+      ["import-hf", masked_lm_source, "--model_dir", dst], capsys,
+      "config.json", "RemBertForCausalLM", destination=dst)
 
 
 def test_module_entry_point_exits_non_zero(masked_lm_source, tmp_path):
   _edit_config(masked_lm_source, architectures=["GPT2LMHeadModel"])
   dst = str(tmp_path / "model_dir")
   result = subprocess.run(
-      [sys.executable, "-m", "rembert_mtf.cli.interop", "import-hf",
+      [sys.executable, "-m", "rembert_mtf.cli.main", "import-hf",
        masked_lm_source, "--model_dir", dst], capture_output=True, text=True,
       check=False)
   assert result.returncode == 2
   assert result.stderr.strip().splitlines()[-1].startswith(
       "rembert-mtf: error: ")
   assert "GPT2LMHeadModel" in result.stderr
-  assert_nothing_written(dst)
+  cli_testing.assert_nothing_written(dst)
 
 
 def test_pytorch_bin_reads_with_torch(tmp_path, spm_path):
@@ -397,7 +379,7 @@ def test_pytorch_bin_reads_with_torch(tmp_path, spm_path):
   model = save_hf_model(transformers.RemBertForMaskedLM, src, spm_path)
   os.remove(os.path.join(src, "model.safetensors"))
   torch.save(model.state_dict(), os.path.join(src, "pytorch_model.bin"))
-  hf.import_hf(src, dst)
+  hf_convert.import_hf(src, dst)
   weights = model_dir_lib.read_weights(dst)
   np.testing.assert_array_equal(
       weights["bert/embeddings/word_embeddings"],
@@ -409,12 +391,12 @@ def test_existing_destination_is_kept_unless_overwrite(masked_lm_source,
   dst = tmp_path / "model_dir"
   dst.mkdir()
   (dst / "keep.txt").write_text("mine")
-  assert run_cli(["import-hf", masked_lm_source, "--model_dir",
-                  str(dst)]) == 2
+  assert cli_testing.exit_code(["import-hf", masked_lm_source, "--model_dir",
+                                str(dst)]) == 2
   assert "already exists" in capsys.readouterr().err
   assert os.listdir(dst) == ["keep.txt"]
-  assert run_cli(["import-hf", masked_lm_source, "--model_dir", str(dst),
-                  "--overwrite"]) == 0
+  assert cli_testing.exit_code(["import-hf", masked_lm_source, "--model_dir",
+                                str(dst), "--overwrite"]) == 0
   assert "keep.txt" not in os.listdir(dst)
   assert model_dir_lib.read_config(str(dst)).hidden_size == 32
 
@@ -422,22 +404,24 @@ def test_existing_destination_is_kept_unless_overwrite(masked_lm_source,
 def test_export_of_a_corrupt_checkpoint_is_refused(masked_lm_source, tmp_path,
                                                    capsys):
   dst, out = str(tmp_path / "model_dir"), str(tmp_path / "out")
-  hf.import_hf(masked_lm_source, dst)
+  hf_convert.import_hf(masked_lm_source, dst)
   data = os.path.join(dst, "model.ckpt-0.data-00000-of-00001")
   with open(data, "r+b") as f:
     f.truncate(os.path.getsize(data) // 2)
-  _expect_refusal(["export-hf", "--model_dir", dst, "--out", out], out,
-                  capsys, "model.ckpt-0")
+  cli_testing.expect_refusal(
+      ["export-hf", "--model_dir", dst, "--out", out], capsys,
+      "model.ckpt-0", destination=out)
 
 
 def test_export_shape_disagreeing_with_operative_config(masked_lm_source,
                                                         tmp_path, capsys):
   dst, out = str(tmp_path / "model_dir"), str(tmp_path / "out")
-  hf.import_hf(masked_lm_source, dst)
+  hf_convert.import_hf(masked_lm_source, dst)
   gin_path = os.path.join(dst, "operative_config.gin")
   text = open(gin_path).read().replace(
       "RemBertConfig.intermediate_size = 48",
       "RemBertConfig.intermediate_size = 40")
   open(gin_path, "w").write(text)
-  _expect_refusal(["export-hf", "--model_dir", dst, "--out", out], out,
-                  capsys, "bert/encoder/layer_0/intermediate/dense/kernel")
+  cli_testing.expect_refusal(
+      ["export-hf", "--model_dir", dst, "--out", out], capsys,
+      "bert/encoder/layer_0/intermediate/dense/kernel", destination=out)

@@ -15,12 +15,11 @@ from safetensors.numpy import load_file
 import transformers
 
 from rembert_mtf import compat
-from rembert_mtf.model import modeling
-from tests.interop.test_checkpoints_hf import _expect_refusal
-from tests.interop.test_checkpoints_hf import run_cli
-from rembert_mtf.interop import hf
-from rembert_mtf.training import model_dir as model_dir_lib
+from rembert_mtf.interop import hf_convert
 from rembert_mtf.interop import original_tf
+from rembert_mtf.model import modeling
+from rembert_mtf.training import model_dir as model_dir_lib
+from tests import cli_testing
 
 tf = compat.tf
 
@@ -144,12 +143,13 @@ def test_export_equals_the_transformers4_mapping(location, tmp_path, spm_path):
   config_path = tmp_path / "config.json"
   config_path.write_text(json.dumps(TRANSFORMERS_STYLE))
   dst = str(tmp_path / "model_dir")
-  assert run_cli(["import-tf", prefix, "--config", str(config_path),
-                  "--vocab", spm_path, "--model_dir", dst]) == 0
+  assert cli_testing.exit_code(["import-tf", prefix, "--config",
+                                str(config_path), "--vocab", spm_path,
+                                "--model_dir", dst]) == 0
   # RemBertModel: encoder and pooler, exactly transformers 4.x's mapping.
   base = str(tmp_path / "base")
-  assert run_cli(["export-hf", "--model_dir", dst, "--out", base,
-                  "--head", "none"]) == 0
+  assert cli_testing.exit_code(["export-hf", "--model_dir", dst, "--out",
+                                base, "--head", "none"]) == 0
   exported = load_file(os.path.join(base, "model.safetensors"))
   expected = dict(filter(None, (transformers4_mapping(n, v, True)
                                 for n, v in variables.items())))
@@ -159,8 +159,8 @@ def test_export_equals_the_transformers4_mapping(location, tmp_path, spm_path):
     np.testing.assert_array_equal(exported[key], value, err_msg=key)
   # RemBertForMaskedLM: the same encoder, and the head as we assume it.
   mlm = str(tmp_path / "mlm")
-  assert run_cli(["export-hf", "--model_dir", dst, "--out", mlm,
-                  "--head", "mlm"]) == 0
+  assert cli_testing.exit_code(["export-hf", "--model_dir", dst, "--out",
+                                mlm, "--head", "mlm"]) == 0
   exported = load_file(os.path.join(mlm, "model.safetensors"))
   expected = dict(filter(None, (transformers4_mapping(n, v, False)
                                 for n, v in variables.items()
@@ -231,7 +231,7 @@ def test_coupled_bert_checkpoint_drops_next_sentence_head(tmp_path, spm_path):
   original_tf.import_tf(prefix, str(tmp_path / "bert_config.json"), spm_path,
                         dst)
   assert model_dir_lib.read_config(dst).coupled
-  assert hf.export_hf(dst, out, head="mlm").name == "BertForMaskedLM"
+  assert hf_convert.export_hf(dst, out, head="mlm").name == "BertForMaskedLM"
   model, info = transformers.BertForMaskedLM.from_pretrained(
       out, output_loading_info=True)
   assert not info["missing_keys"] and not info["unexpected_keys"], info
@@ -253,7 +253,7 @@ def test_bert_style_task_heads(tmp_path, spm_path):
   weights = model_dir_lib.read_weights(dst)
   np.testing.assert_array_equal(weights["classifier/kernel"],
                                 variables["output_weights"].T)
-  hf.export_hf(dst, out)
+  hf_convert.export_hf(dst, out)
   exported = load_file(os.path.join(out, "model.safetensors"))
   # transformers 4.x: output_weights -> classifier.weight, as stored.
   np.testing.assert_array_equal(exported["classifier.weight"],
@@ -346,9 +346,10 @@ def test_shape_disagreeing_with_config(release, tmp_path, spm_path, capsys):
   with open(config_path, "w") as f:
     json.dump({**BERT_STYLE, "intermediate_size": 40}, f)
   dst = str(tmp_path / "model_dir")
-  _expect_refusal(_argv(prefix, config_path, spm_path, dst), dst, capsys,
-                  "bert/encoder/layer_0/intermediate/dense/kernel",
-                  "[32, 48]", "[32, 40]")
+  cli_testing.expect_refusal(
+      _argv(prefix, config_path, spm_path, dst), capsys,
+      "bert/encoder/layer_0/intermediate/dense/kernel", "[32, 48]",
+      "[32, 40]", destination=dst)
 
 
 def test_truncated_checkpoint(release, tmp_path, spm_path, capsys):
@@ -357,8 +358,8 @@ def test_truncated_checkpoint(release, tmp_path, spm_path, capsys):
   with open(data, "r+b") as f:
     f.truncate(os.path.getsize(data) // 3)
   dst = str(tmp_path / "model_dir")
-  _expect_refusal(_argv(prefix, config_path, spm_path, dst), dst, capsys,
-                  "model.ckpt")
+  cli_testing.expect_refusal(_argv(prefix, config_path, spm_path, dst),
+                             capsys, "model.ckpt", destination=dst)
 
 
 def test_corrupt_index(release, tmp_path, spm_path, capsys):
@@ -366,16 +367,16 @@ def test_corrupt_index(release, tmp_path, spm_path, capsys):
   with open(prefix + ".index", "wb") as f:
     f.write(b"not a checkpoint index" * 10)
   dst = str(tmp_path / "model_dir")
-  _expect_refusal(_argv(prefix, config_path, spm_path, dst), dst, capsys,
-                  "model.ckpt")
+  cli_testing.expect_refusal(_argv(prefix, config_path, spm_path, dst),
+                             capsys, "model.ckpt", destination=dst)
 
 
 def test_missing_vocabulary(release, tmp_path, capsys):
   prefix, config_path, _ = release
   dst = str(tmp_path / "model_dir")
   missing = str(tmp_path / "nowhere.model")
-  _expect_refusal(_argv(prefix, config_path, missing, dst), dst, capsys,
-                  "nowhere.model")
+  cli_testing.expect_refusal(_argv(prefix, config_path, missing, dst),
+                             capsys, "nowhere.model", destination=dst)
 
 
 def test_unknown_variable(tmp_path, spm_path, capsys):
@@ -386,20 +387,22 @@ def test_unknown_variable(tmp_path, spm_path, capsys):
                                     slots=False)
   (tmp_path / "config.json").write_text(json.dumps(BERT_STYLE))
   dst = str(tmp_path / "model_dir")
-  _expect_refusal(_argv(prefix, str(tmp_path / "config.json"), spm_path, dst),
-                  dst, capsys, "bert/encoder/layer_0/adapter/kernel")
+  cli_testing.expect_refusal(
+      _argv(prefix, str(tmp_path / "config.json"), spm_path, dst), capsys,
+      "bert/encoder/layer_0/adapter/kernel", destination=dst)
 
 
 def test_missing_checkpoint_and_unsupported_config(release, tmp_path,
                                                    spm_path, capsys):
   prefix, config_path, _ = release
   dst = str(tmp_path / "model_dir")
-  _expect_refusal(_argv(prefix + "-9", config_path, spm_path, dst), dst,
-                  capsys, "model.ckpt-9")
+  cli_testing.expect_refusal(_argv(prefix + "-9", config_path, spm_path, dst),
+                             capsys, "model.ckpt-9", destination=dst)
   with open(config_path, "w") as f:
     json.dump({**BERT_STYLE, "hidden_act": "relu"}, f)
-  _expect_refusal(_argv(prefix, config_path, spm_path, dst), dst, capsys,
-                  "config.json", "hidden_act")
+  cli_testing.expect_refusal(_argv(prefix, config_path, spm_path, dst),
+                             capsys, "config.json", "hidden_act",
+                             destination=dst)
 
 
 # ----------------------------------------------------------------------------
@@ -408,7 +411,7 @@ def test_missing_checkpoint_and_unsupported_config(release, tmp_path,
 
 _MEASURE = r"""
 import sys, time
-from rembert_mtf.cli import interop as cli
+from rembert_mtf.cli import main as cli
 start = time.time()
 cli.run(sys.argv[1:])
 print("SECONDS", time.time() - start)

@@ -4,11 +4,12 @@ the model; pooled outputs beside them; truncation with a warning."""
 import os
 
 import numpy as np
+
+from rembert_mtf.data import vocabulary
 from rembert_mtf.interop import embed
 from rembert_mtf.model import mesh_graph
-from rembert_mtf.data import vocabulary
-from tests.interop.test_checkpoints_hf import run_cli
 from rembert_mtf.training import model_dir as model_dir_lib
+from tests import cli_testing
 from tests import model_testing
 
 LINES = ["kalo mine su.", "", "über ça 日本京 12 ,",
@@ -54,9 +55,9 @@ def test_lines_in_order_equal_one_paddedrun_cli(tmp_path, spm_path, caplog):
   lines = LINES + [long_line]
   (tmp_path / "in.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
   out = str(tmp_path / "x.npy")
-  assert run_cli(["embed", "--model_dir", dst, "--input",
-               str(tmp_path / "in.txt"), "--out", out,
-               "--batch_size", "2"]) == 0
+  assert cli_testing.exit_code(["embed", "--model_dir", dst, "--input",
+                                str(tmp_path / "in.txt"), "--out", out,
+                                "--batch_size", "2"]) == 0
   assert "1 of 7 lines are longer than 32 tokens" in caplog.text
   hidden = np.load(out, allow_pickle=True)
   pooled = np.load(str(tmp_path / "x.pooled.npy"))
@@ -104,17 +105,28 @@ def test_bad_input_is_one_line(tmp_path, spm_path, capsys):
   dst = str(tmp_path / "model_dir")
   out = str(tmp_path / "z.npy")
   (tmp_path / "in.txt").write_text("kalo\n", encoding="utf-8")
-  assert run_cli(["embed", "--model_dir", dst, "--input",
-               str(tmp_path / "in.txt"), "--out", out]) == 2
-  assert "operative_config.gin" in capsys.readouterr().err
+
+  def argv(*flags, lines=str(tmp_path / "in.txt")):
+    return ["embed", "--model_dir", dst, "--input", lines, "--out", out,
+            *flags]
+
+  cli_testing.expect_refusal(argv(), capsys, "operative_config.gin",
+                             destination=out)
   _model_dir(dst, spm_path)
-  assert run_cli(["embed", "--model_dir", dst, "--input",
-               str(tmp_path / "missing.txt"), "--out", out]) == 2
-  assert "missing.txt" in capsys.readouterr().err
+  cli_testing.expect_refusal(argv(lines=str(tmp_path / "missing.txt")),
+                             capsys, "missing.txt", destination=out)
+  # max_position_embeddings is 32: a longer limit would be cut silently.
+  cli_testing.expect_refusal(
+      argv("--max_length=33"), capsys, "--max_length=33 exceeds the "
+      "model's max_position_embeddings = 32", destination=out)
+  cli_testing.expect_refusal(argv("--max_length=1"), capsys,
+                             "--max_length must be at least 2",
+                             destination=out)
+  cli_testing.expect_usage_error(argv("--batch_size=0"), capsys,
+                                 "--batch_size: 0 must be at least 1")
   os.remove(os.path.join(dst, "sentencepiece.model"))
-  assert run_cli(["embed", "--model_dir", dst, "--input",
-               str(tmp_path / "in.txt"), "--out", out]) == 2
-  assert "no vocabulary" in capsys.readouterr().err
+  cli_testing.expect_refusal(argv(), capsys, "no vocabulary",
+                             destination=out)
   assert not os.path.exists(out)
 
 

@@ -1,12 +1,10 @@
 """Layouts are checked before any graph is built, with one-line errors."""
 
-import subprocess
-import sys
-
 import pytest
 
 from rembert_mtf.model import mesh_graph
 from rembert_mtf.model import partitioning
+from tests import cli_testing
 from tests import model_testing
 
 
@@ -53,17 +51,28 @@ def test_two_dimensions_of_one_tensor_on_one_axis_is_named():
                          "vocab:model;emb_out:model", num_devices=8)
 
 
-def test_cli_prints_one_line_and_exits_nonzero(tmp_path):
-  result = subprocess.run(
-      [sys.executable, "-m", "rembert_mtf.cli.main", "params",
-       "--gin_file=models/rembert.gin", "--gin_file=layouts/mesh_2x4.gin"],
-      capture_output=True, text=True, cwd=tmp_path, check=False)
-  assert result.returncode == 2
-  assert result.stdout == ""
-  lines = result.stderr.strip().splitlines()
-  assert lines == [
+@pytest.mark.parametrize("shape,size", [("model:0", 0),
+                                        ("batch:2;model:-1", -1)])
+def test_mesh_axis_below_one_core_is_named(shape, size):
+  with pytest.raises(partitioning.PartitioningError) as e:
+    partitioning.parse_mesh_shape(shape)
+  message = str(e.value)
+  assert f"mesh axis 'model' has size {size}" in message
+  assert "--mesh_shape" in message and "\n" not in message
+
+
+def test_cli_prints_one_line_and_exits_nonzero(tmp_path, monkeypatch, capsys):
+  monkeypatch.chdir(tmp_path)
+  err = cli_testing.expect_refusal(
+      ["params", "--gin_file=models/rembert.gin",
+       "--gin_file=layouts/mesh_2x4.gin"], capsys)
+  assert err == (
       "rembert-mtf: error: heads = 18 is not divisible by mesh axis model = 4 "
       "(mesh_layout (--mesh_layout or `partitioning.mesh.layout`) "
       "'heads:model'); change the model size, the mesh axis, or leave that "
-      "dimension unsplit."]
+      "dimension unsplit.")
+  cli_testing.expect_refusal(
+      ["params", "--gin_file=models/tiny.gin", "--mesh_shape=model:0"],
+      capsys, "mesh axis 'model' has size 0; every axis needs at least 1 "
+      "core")
   assert list(tmp_path.iterdir()) == []  # nothing written

@@ -1,15 +1,14 @@
 """Parameter counts from the built graph land within 1% of the paper."""
 
 import json
-import subprocess
-import sys
 
 import gin
 import pytest
 
-from rembert_mtf.planning import accounting
 from rembert_mtf.cli import gin_config
 from rembert_mtf.model import modeling
+from rembert_mtf.planning import accounting
+from tests import cli_testing
 
 # (gin file, paper's pre-training params, fine-tuning params), PAPER.md.
 PAPER = [
@@ -67,15 +66,23 @@ def test_bytes_per_device_follow_the_layout():
   assert split.parameters == one.parameters
 
 
-def test_params_cli_json(tmp_path):
-  result = subprocess.run(
-      [sys.executable, "-m", "rembert_mtf.cli.main", "params",
-       "--gin_file=models/rembert.gin", "--mesh_shape=model:4",
-       "--mesh_layout=vocab:model;d_ff:model", "--json"],
-      capture_output=True, text=True, cwd=tmp_path, check=True)
-  figures = json.loads(result.stdout)
+def test_params_cli_json(capsys):
+  code, out, _ = cli_testing.run(
+      ["params", "--gin_file=models/rembert.gin", "--mesh_shape=model:4",
+       "--mesh_layout=vocab:model;d_ff:model", "--json"], capsys)
+  assert code == 0
+  figures = json.loads(out)
   assert figures["pretraining_parameters"] == pytest.approx(995e6, rel=0.01)
   assert figures["finetuning_parameters"] == pytest.approx(575e6, rel=0.01)
   assert figures["mesh_shape"] == "model:4"
   slots = figures["pretraining_bytes_per_device"]
   assert slots["adam_slots"] == 2 * slots["variables"]
+
+
+def test_params_cli_text(capsys):
+  code, out, _ = cli_testing.run(["params", "--gin_file=models/tiny.gin"],
+                                 capsys)
+  assert code == 0
+  assert out.startswith("parameters at pre-training: ")
+  assert "mesh (1 core), layout (none)" in out
+  assert "per device, finetuning: variables " in out

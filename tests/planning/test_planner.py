@@ -8,13 +8,16 @@ import re
 import gin
 import pytest
 
-from rembert_mtf.planning import accounting
 from rembert_mtf import compat
 from rembert_mtf.cli import gin_config
-from rembert_mtf.cli import main as cli
 from rembert_mtf.model import mesh_graph
 from rembert_mtf.model import modeling
+from rembert_mtf.planning import accounting
+from rembert_mtf.planning import costs
 from rembert_mtf.planning import planner
+from rembert_mtf.planning import step_graph
+from rembert_mtf.training import optimizers
+from tests import cli_testing
 
 mtf = compat.mtf
 tf = compat.tf
@@ -45,7 +48,7 @@ def _config(gin_file="models/tiny.gin", **overrides):
 
 @pytest.fixture(scope="module")
 def tiny_step():
-  return planner.build_step(_config(num_layers=1), BATCH)
+  return step_graph.build_step(_config(num_layers=1), BATCH)
 
 
 @pytest.fixture(autouse=True)
@@ -84,7 +87,8 @@ def test_variable_bytes_match_what_the_lowering_allocates(tiny_step,
   plan = planner.plan(tiny_step, mesh_shape, layout)
   graph = mesh_graph.MeshGraph(tiny_step.config, BATCH, mesh_shape, layout,
                                num_devices=8 if mesh_shape else None,
-                               trainable=True)
+                               update_fn=optimizers.step_update_fn(
+                                   *step_graph.recipe_configs()))
   try:
     allocated = _allocated_per_device(
         graph.graph, {v.name for v in tiny_step.parameters},
@@ -100,7 +104,7 @@ def test_variable_bytes_match_what_the_lowering_allocates(tiny_step,
 
 def test_parameter_bytes_agree_with_params_command():
   config = _config()
-  step = planner.build_step(config, BATCH)
+  step = step_graph.build_step(config, BATCH)
   shape, layout = "batch:2;model:4", "batch:batch;vocab:model;d_ff:model"
   plan = planner.plan(step, shape, layout)
   account = accounting.account(config, shape, layout)
@@ -111,10 +115,10 @@ def test_parameter_bytes_agree_with_params_command():
 
 def test_activations_scale_with_examples_per_core():
   config = _config(num_layers=1)
-  small = planner.plan(planner.build_step(config, BATCH))
-  large = planner.plan(planner.build_step(
+  small = planner.plan(step_graph.build_step(config, BATCH))
+  large = planner.plan(step_graph.build_step(
       config, dataclasses.replace(BATCH, batch_size=16)))
-  split = planner.plan(planner.build_step(
+  split = planner.plan(step_graph.build_step(
       config, dataclasses.replace(BATCH, batch_size=16)), "batch:2",
                        "batch:batch")
   # Within a few bytes: the loss's scalars do not grow with the batch.
@@ -147,16 +151,16 @@ def test_dense_flops_are_a_hand_count():
   y, step = _toy_graph(build)
   one = mtf.Shape([])
   rules = mtf.LayoutRules([])
-  forward = planner.count_flops(planner.live_operations([y]), one, rules)
-  assert forward == planner.Flops(2 * b * l * h * f, 0, 2 * b * l * h * f, 0)
+  forward = costs.count_flops(step_graph.live_operations([y]), one, rules)
+  assert forward == costs.Flops(2 * b * l * h * f, 0, 2 * b * l * h * f, 0)
   # The kernel's gradient is one more [b,l,h,f] einsum; x's (x is no
   # variable) is built by mtf.gradients but never run, so not counted.
-  trained = planner.count_flops(planner.live_operations(step), one, rules)
+  trained = costs.count_flops(step_graph.live_operations(step), one, rules)
   assert trained.model == 4 * b * l * h * f
   mesh = mtf.Shape([mtf.Dimension("batch", 2), mtf.Dimension("model", 4)])
-  split = planner.count_flops(planner.live_operations(step), mesh,
-                              mtf.LayoutRules([("batch", "batch"),
-                                               ("d_ff", "model")]))
+  split = costs.count_flops(step_graph.live_operations(step), mesh,
+                            mtf.LayoutRules([("batch", "batch"),
+                                             ("d_ff", "model")]))
   assert split.per_core == 4 * b * l * h * f // 8
   assert split.model == trained.model
 
@@ -171,8 +175,8 @@ def test_one_hot_gather_counts_as_lookup():
     loss = mtf.reduce_sum(mtf.gather(table, ids, d["vocab"]))
     return [loss] + mtf.gradients([loss], [table])
 
-  flops = planner.count_flops(planner.live_operations(_toy_graph(build)),
-                              mtf.Shape([]), mtf.LayoutRules([]))
+  flops = costs.count_flops(step_graph.live_operations(_toy_graph(build)),
+                            mtf.Shape([]), mtf.LayoutRules([]))
   assert flops.model == 0
   assert flops.lookup == 2 * (2 * b * l * v * h)  # forward and table grad
 
@@ -201,29 +205,18 @@ def test_ffn_flops_of_the_model_are_a_hand_count():
 
 def test_verdicts(tiny_step):
   plan = planner.plan(tiny_step)
-  fits = planner.verdict(plan, 2 * plan.total_bytes)
+  fits = costs.verdict(plan, 2 * plan.total_bytes)
   assert fits.startswith("fits in ") and fits.endswith(" (50% used)")
-  short = planner.verdict(plan, plan.total_bytes - plan.activation_bytes / 2)
+  short = costs.verdict(plan, plan.total_bytes - plan.activation_bytes / 2)
   assert short.startswith("does NOT fit: needs ")
   assert "; or at most 4 examples per core (now 8): " in short
 
 
-def _run(argv, capsys):
-  """Runs `rembert-mtf argv` in this process: (exit code, stdout, stderr)."""
-  try:
-    cli.run(argv)
-    code = 0
-  except SystemExit as e:
-    code = e.code
-  out, err = capsys.readouterr()
-  return code, out, err
-
-
 def test_plan_cli_json(capsys):
-  code, out, _ = _run(["plan", *TINY, "--mesh_shape=batch:2;model:4",
-                       "--mesh_layout=batch:batch;vocab:model;d_ff:model",
-                       "--device=tpu-v4", "--utilization=0.4", "--json"],
-                      capsys)
+  code, out, _ = cli_testing.run(
+      ["plan", *TINY, "--mesh_shape=batch:2;model:4",
+       "--mesh_layout=batch:batch;vocab:model;d_ff:model",
+       "--device=tpu-v4", "--utilization=0.4", "--json"], capsys)
   assert code == 0
   figures = json.loads(out)
   per_core = figures["bytes_per_core"]
@@ -240,8 +233,8 @@ def test_plan_cli_json(capsys):
 
 
 def test_plan_cli_does_not_fit(capsys):
-  code, out, _ = _run(["plan", *TINY, "--finetuning", "--hbm_bytes=1e5"],
-                      capsys)
+  code, out, _ = cli_testing.run(["plan", *TINY, "--finetuning",
+                                  "--hbm_bytes=1e5"], capsys)
   assert code == 0
   assert "fine-tuning: batch 16 x 32" in out
   assert out.strip().splitlines()[-1].startswith(
@@ -254,11 +247,41 @@ def test_plan_cli_does_not_fit(capsys):
     ("vocab:model;emb_out:model", "splits both 'vocab' and 'emb_out'"),
 ])
 def test_plan_cli_bad_layout_is_one_line(capsys, layout, message):
-  code, out, err = _run(["plan", *TINY, "--mesh_shape=model:8",
-                         f"--mesh_layout={layout}"], capsys)
-  assert code == 2 and not out
-  assert len(err.strip().splitlines()) == 1
-  assert err.startswith("rembert-mtf: error: ") and message in err
+  cli_testing.expect_refusal(["plan", *TINY, "--mesh_shape=model:8",
+                              f"--mesh_layout={layout}"], capsys, message)
+
+
+@pytest.mark.parametrize("flag,message", [
+    ("--mesh_shape=model:0", "mesh axis 'model' has size 0"),
+    ("--mesh_shape=batch:2;model:-4", "mesh axis 'model' has size -4"),
+    ("--gin_param=optimizer.name = 'sgd'",
+     "optimizer.name must be 'adam' or 'adafactor'"),
+    ("--mlm_predictions=40", "--mlm_predictions=40 exceeds "
+     "--sequence_length=32"),
+])
+def test_plan_cli_bad_setting_is_one_line(capsys, flag, message):
+  cli_testing.expect_refusal(["plan", *TINY, flag], capsys, message)
+
+
+@pytest.mark.parametrize("flag,message", [
+    ("--utilization=0", "--utilization: 0 must be in (0, 1]"),
+    ("--utilization=1.5", "--utilization: 1.5 must be in (0, 1]"),
+    ("--batch_size=0", "--batch_size: 0 must be at least 1"),
+    ("--sequence_length=-1", "--sequence_length: -1 must be at least 1"),
+    ("--peak_flops=0", "--peak_flops: 0 must be greater than 0"),
+    ("--hbm_bytes=-1e9", "--hbm_bytes: -1e+09 must be greater than 0"),
+])
+def test_plan_cli_flags_out_of_range_are_usage_errors(capsys, flag, message):
+  cli_testing.expect_usage_error(["plan", *TINY, flag], capsys, message)
+
+
+def test_plan_cli_reads_the_gin_bound_optimizer(capsys):
+  code, out, _ = cli_testing.run(
+      ["plan", *TINY, "--gin_param=RemBertConfig.num_layers = 1",
+       "--gin_param=optimizer.name = 'adafactor'", "--json"], capsys)
+  assert code == 0
+  slots = json.loads(out)["optimizer_slots"]
+  assert slots and "adam_m" not in slots
 
 
 @pytest.mark.slow

@@ -9,8 +9,9 @@ import pytest
 import seqio
 import tensorflow_datasets as tfds
 
-from rembert_mtf.data import qa
+from rembert_mtf.data import qa_windows
 from rembert_mtf.data import vocabulary
+from rembert_mtf.evaluation import qa_answers
 from rembert_mtf.tasks import xtreme_qa
 import tensorflow as tf  # pylint: disable=g-bad-import-order
 
@@ -33,9 +34,13 @@ def project_vocabulary(spm_path):
     yield
 
 
+# XTREME's QA sequence length; windows take theirs from seqio's.
+LENGTHS = {"input_ids": 384}
+
+
 def windows_of(task_name, split, **kwargs):
   task = seqio.get_mixture_or_task(task_name)
-  ds = task.get_dataset(sequence_length=None, split=split, shuffle=False,
+  ds = task.get_dataset(sequence_length=LENGTHS, split=split, shuffle=False,
                         try_in_mem_cache=False, **kwargs)
   return list(ds.as_numpy_iterator())
 
@@ -43,14 +48,14 @@ def windows_of(task_name, split, **kwargs):
 def check_window(window):
   n = len(window["input_ids"])
   assert 3 < n <= 384
-  for name in ("token_type_ids",) + qa.TOKEN_METADATA:
+  for name in ("token_type_ids",) + qa_windows.TOKEN_METADATA:
     assert window[name].shape == (n,) and window[name].dtype == np.int32
   for name in ("start_position", "end_position", "window_index"):
     assert window[name].shape == () and window[name].dtype == np.int32
   assert 0 <= window["start_position"] <= window["end_position"] < n
   assert window["token_type_ids"][0] == 0 and window["token_type_ids"][-1] == 1
   assert window["example_id"]
-  assert isinstance(qa.gold_answers(window["answers"]), list)
+  assert isinstance(qa_answers.gold_answers(window["answers"]), list)
 
 
 def test_importing_needs_no_vocabulary_file():
@@ -148,7 +153,7 @@ def test_tydiqa_keeps_its_language_by_id_prefix(task_name, split, ids):
     s, e = window["start_position"], window["end_position"]
     assert s > 0  # short contexts: one window holding the answer
     assert (context[window["token_char_start"][s]:window["token_char_end"][e]]
-            == qa.gold_answers(window["answers"])[0])
+            == qa_answers.gold_answers(window["answers"])[0])
 
 
 SQUAD_RECORDS = [
@@ -189,12 +194,13 @@ def test_squad_task_windows_score_100_with_oracle_logits():
 def test_mixture_trains_on_squad_with_passthrough_metadata():
   with fixture_data(SQUAD_RECORDS):
     ds = seqio.get_mixture_or_task("xquad").get_dataset(
-        sequence_length=None, split="train", shuffle=False, num_epochs=1,
-        try_in_mem_cache=False, passthrough_features=qa.METADATA_FEATURES)
+        sequence_length=LENGTHS, split="train", shuffle=False, num_epochs=1,
+        try_in_mem_cache=False,
+        passthrough_features=qa_windows.METADATA_FEATURES)
     windows = list(ds.as_numpy_iterator())
   assert {w["example_id"].decode() for w in windows} == {"q1", "q2", "q3"}
   assert set(windows[0]) >= set(xtreme_qa.OUTPUT_FEATURES) | set(
-      qa.METADATA_FEATURES)
+      qa_windows.METADATA_FEATURES)
 
 
 def span_prediction(window, answer):

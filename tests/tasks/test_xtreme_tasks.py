@@ -12,7 +12,9 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from rembert_mtf.data import finetune_preprocessors as fp
+from rembert_mtf.data import postprocessors
 from rembert_mtf.data import registry
+from rembert_mtf.evaluation import metrics
 from rembert_mtf.tasks import xtreme
 from tests.conftest import bound_vocabulary
 
@@ -126,11 +128,12 @@ def test_mixture_groups_english_training_with_every_language(
 
 def test_metrics_and_postprocessing_per_benchmark():
   get = seqio.get_mixture_or_task
-  assert get("xnli_eval_sw").metric_fns == [fp.accuracy]
+  assert get("xnli_eval_sw").metric_fns == [metrics.accuracy]
   assert get("pawsx_eval_ko").postprocess_fn(
       np.array([0.2, 0.8]), example={}, is_target=False) == 1
-  assert get("ner_eval_yo").metric_fns == [fp.span_f1]
-  assert get("pos_eval_ja").metric_fns == [fp.pos_f1, fp.word_accuracy]
+  assert get("ner_eval_yo").metric_fns == [metrics.chunk_span_f1]
+  assert get("pos_eval_ja").metric_fns == [
+      metrics.chunk_pos_f1, metrics.chunk_word_accuracy]
   example = {"labels": np.array([-1, 17, 7, -1]), "sentence_id": 0,
              "word_offset": 0}
   assert get("pos_eval_ja").postprocess_fn(
@@ -299,7 +302,7 @@ def test_ner_task_splits_scores_and_reassembles(vocab):
   task = seqio.get_mixture_or_task("ner_eval_en")
   targets = [task.postprocess_fn(None, example=ex, is_target=True)
              for ex in out]
-  assert fp.reassemble_sentences(targets) == [
+  assert postprocessors.reassemble_sentences(targets) == [
       [_NER_TAGS[t] for t in tags], ["B-PER", "I-PER"]]
   # Gold at first pieces, junk elsewhere: perfect entity F1.
   perfect = [task.postprocess_fn(np.where(ex["labels"] >= 0, ex["labels"], 3),

@@ -4,7 +4,6 @@ Task 0 is the training process; task 1 is a `rembert-mtf server`
 subprocess. The 2x4 mesh's batch axis spans the two processes.
 """
 
-import argparse
 import glob
 import os
 import selectors
@@ -95,13 +94,11 @@ def test_cluster_flag_parsing():
 
 
 def test_two_process_mesh_equals_one_process_and_resumes(tmp_path, spm_path,
-                                                         servers):
+                                                         servers,
+                                                         reference_run):
   steps = 150
   params = _tiny(spm_path, steps)
-  one = tmp_path / "one_process"
-  reference = subprocess.Popen(_command(one, params), cwd=REPO,  # meanwhile
-                               stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+  one, _ = reference_run  # one process, 8 devices, uninterrupted
   client = None
   try:
     ports = _free_ports(2)
@@ -135,12 +132,10 @@ def test_two_process_mesh_equals_one_process_and_resumes(tmp_path, spm_path,
     resumed = _run(two, params, cluster)
     assert f"step {steps}/{steps}" in resumed.stdout, resumed.stderr[-2000:]
     assert tf.train.latest_checkpoint(str(two)).endswith(f"-{steps}")
-    assert reference.wait(timeout=300) == 0
   finally:
-    for process in (reference, client):
-      if process is not None:
-        process.kill()
-        process.wait()
+    if client is not None:
+      client.kill()
+      client.wait()
   expected, got = _scalars(str(one), "loss"), _scalars(str(two), "loss")
   print(f"interrupted at {interrupted_at}; loss at step {steps}: one process "
         f"{expected[steps]!r}, two processes {got[steps]!r}")
@@ -170,10 +165,9 @@ def test_unreachable_worker_is_one_line_and_quick(tmp_path, spm_path):
 
 
 def test_mesh_larger_than_cluster_names_the_flag():
-  args = argparse.Namespace(cluster="localhost:1,localhost:2",
-                            devices_per_task=2, cluster_timeout=1)
   with pytest.raises(ValueError) as error:
-    cluster_lib.from_args(args, 8, "batch:2;model:4")
+    cluster_lib.from_flags("localhost:1,localhost:2", 2, 1, 8,
+                           "batch:2;model:4")
   assert str(error.value) == (
       "mesh batch:2;model:4 needs 8 devices; the cluster offers 2 tasks x 2 "
       "= 4: set --devices_per_task=4 (on the servers too).")

@@ -1,14 +1,13 @@
-"""QA windows, span post-processing and the prediction file, on fixtures."""
-
-import json
+"""QA windowing (features) on fixtures: layout, offsets, answers, tf.data."""
 
 import numpy as np
 import pytest
 import seqio
 
-from rembert_mtf.evaluation import metrics
-from rembert_mtf.data import qa
+from rembert_mtf import errors
+from rembert_mtf.data import qa_windows
 from rembert_mtf.data import vocabulary
+from rembert_mtf.evaluation import qa_answers
 import tensorflow as tf  # pylint: disable=g-bad-import-order
 
 # Each of these is one "▁xx" piece of the test model, 3 characters apart.
@@ -48,7 +47,7 @@ def span_text(context, window, start, end):
 
 
 def test_offsets_point_at_visible_text_in_the_original(tok):
-  ids, starts, ends = qa.tokenize_with_offsets(tok, NON_ASCII)
+  ids, starts, ends = qa_windows.tokenize_with_offsets(tok, NON_ASCII)
   assert list(ids) == tok.encode(NON_ASCII)
   pieces = [NON_ASCII[s:e] for s, e in zip(starts, ends)]
   assert not any(p[:1].isspace() for p in pieces)
@@ -57,11 +56,11 @@ def test_offsets_point_at_visible_text_in_the_original(tok):
 
 
 def test_window_spans_and_max_context():
-  spans = qa.window_spans(10, 6, 3)
+  spans = qa_windows.window_spans(10, 6, 3)
   assert spans == [(0, 6), (3, 6), (6, 4)]
-  assert qa.window_spans(6, 6, 3) == [(0, 6)]
-  assert qa.window_spans(0, 6, 3) == [(0, 0)]
-  flags = qa.max_context_flags(spans, 10)
+  assert qa_windows.window_spans(6, 6, 3) == [(0, 6)]
+  assert qa_windows.window_spans(0, 6, 3) == [(0, 0)]
+  flags = qa_windows.max_context_flags(spans, 10)
   # Token 4: min(4, 1) + .06 in window 0 ties window 1's min(1, 4) + .06;
   # the first wins. Token 5: 0.06 vs 2.06; token 8: 0.06 vs 1.04.
   assert [list(f) for f in flags] == [[1, 1, 1, 1, 1, 0],
@@ -72,6 +71,9 @@ def test_window_spans_and_max_context():
 # With a 1-token question, max_seq_length 10 leaves 6 context tokens per
 # window; stride 3 over 10 words gives windows 0-5, 3-8, 6-9.
 SMALL = dict(max_seq_length=10, doc_stride=3, max_query_length=64)
+# The same for the seqio preprocessor, which reads the length from seqio.
+SMALL_LENGTH = {"input_ids": SMALL["max_seq_length"]}
+SMALL_STRIDES = dict(doc_stride=3, max_query_length=64)
 
 
 def small_windows(tok, special, answer_tokens):
@@ -79,7 +81,7 @@ def small_windows(tok, special, answer_tokens):
   context = words(10)
   answer = context[3 * first:3 * last + 2]
   assert len(tok.encode(context)) == 10 and len(tok.encode("ka")) == 1
-  return context, answer, qa.make_windows(
+  return context, answer, qa_windows.make_windows(
       example(context, answer, 3 * first), tok, special, **SMALL)
 
 
@@ -96,7 +98,7 @@ def test_window_layout(tok, special):
     assert ids[:3] == [special.cls] + q + [special.sep]
     assert ids[-1] == special.sep and len(ids) <= SMALL["max_seq_length"]
     assert list(window["token_type_ids"]) == [0] * 3 + [1] * (len(ids) - 3)
-    assert all(len(window[k]) == len(ids) for k in qa.TOKEN_METADATA)
+    assert all(len(window[k]) == len(ids) for k in qa_windows.TOKEN_METADATA)
     assert list(window["token_char_start"][:3]) == [-1] * 3
     assert window["token_char_end"][-1] == -1
   # Windows start 3 words (9 characters) apart.
@@ -127,22 +129,23 @@ def test_answer_in_first_window_only(tok, special):
 
 @pytest.mark.parametrize("answer", ["Straße  in Köln", "日本京", "ﬁ", "Ça"])
 def test_offsets_give_back_the_exact_non_ascii_answer(tok, special, answer):
-  (window,) = qa.make_windows(example(NON_ASCII, answer), tok, special)
+  (window,) = qa_windows.make_windows(example(NON_ASCII, answer), tok,
+                                      special)
   s, e = positions([window])[0]
   assert s > 0
   assert span_text(NON_ASCII, window, s, e) == answer
 
 
 def test_unaligned_answer_points_every_window_at_cls(tok, special):
-  before = qa.STATS["unaligned_answers"]
-  windows = qa.make_windows(example(words(10), "po ka", answer_start=0), tok,
-                            special, **SMALL)
+  before = qa_windows.STATS["unaligned_answers"]
+  windows = qa_windows.make_windows(
+      example(words(10), "po ka", answer_start=0), tok, special, **SMALL)
   assert positions(windows) == [(0, 0)] * 3
-  assert qa.STATS["unaligned_answers"] == before + 1
+  assert qa_windows.STATS["unaligned_answers"] == before + 1
 
 
 def test_question_is_truncated_and_empty_context_gets_a_window(tok, special):
-  (window,) = qa.make_windows(
+  (window,) = qa_windows.make_windows(
       {"id": "q", "question": words(50), "context": "", "answer_texts": [],
        "answer_starts": []}, tok, special, max_query_length=5)
   ids = list(window["input_ids"])
@@ -153,126 +156,8 @@ def test_question_is_truncated_and_empty_context_gets_a_window(tok, special):
 
 def test_no_room_for_context_is_an_error(tok, special):
   with pytest.raises(ValueError, match="no room"):
-    qa.make_windows(example(words(3), "ka"), tok, special, max_seq_length=4)
-
-
-def with_logits(window, context, qid, start, end, n=None):
-  """A window as post-processing sees it, logits -10 except at start/end."""
-  n = n or len(window["input_ids"])
-  start_logits, end_logits = np.full(n, -10.0), np.full(n, -10.0)
-  for position, value in start.items():
-    start_logits[position] = value
-  for position, value in end.items():
-    end_logits[position] = value
-  return {**window, "example_id": qid, "context": context,
-          "start_logits": start_logits, "end_logits": end_logits}
-
-
-def test_max_context_window_wins_over_a_higher_score(tok, special):
-  context, _, windows = small_windows(tok, special, (5, 5))
-  # Window 0 scores "ta" (token 5) 20, but token 5 has more context in
-  # window 1, where "ri po" (tokens 6-7) scores 8: run_squad picks "ri po".
-  scored = [with_logits(windows[0], context, "q", {8: 10.}, {8: 10.}),
-            with_logits(windows[1], context, "q", {6: 4.}, {7: 4.}),
-            with_logits(windows[2], context, "q", {}, {})]
-  assert qa.best_answers(scored) == {"q": "ri po"}
-  # Once window 1 itself scores "ta" highest, "ta" wins.
-  scored[1]["start_logits"][5] = scored[1]["end_logits"][5] = 5.
-  assert qa.best_answers(scored) == {"q": "ta"}
-
-
-def synthetic_window(start_logits, end_logits):
-  # [CLS] q [SEP] alpha beta gamma delta [SEP], as make_windows lays out.
-  return {"example_id": b"x", "context": "alpha beta  gamma délta",
-          "token_char_start": np.array([-1, -1, -1, 0, 6, 12, 18, -1]),
-          "token_char_end": np.array([-1, -1, -1, 5, 10, 17, 23, -1]),
-          "token_is_max_context": np.array([0, 0, 0, 1, 1, 1, 1, 0]),
-          "start_logits": np.array(start_logits, float),
-          "end_logits": np.array(end_logits, float)}
-
-
-def test_spans_outside_context_or_reversed_are_skipped():
-  # The best logits sit on [CLS], the question and the final [SEP] (18 if
-  # taken); the reversed span (5, 4) would score 9; the best valid one is
-  # (5, 6) = 5 + 3.
-  window = synthetic_window([9, 9, 9, 2, 1, 5, 0, 9],
-                            [9, 9, 9, 0, 4, 1, 3, 9])
-  spans = qa.nbest_spans([window])
-  assert spans[0] == (8.0, "gamma délta")
-  assert max(score for score, _ in spans[1:]) <= 6.0
-  assert (6.0, "alpha beta") in spans and (6.0, "gamma") in spans
-  assert (5.0, "alpha beta  gamma délta") in spans  # (3, 6) = 2 + 3
-  assert len(spans) == 10  # every s <= e among the 4 context tokens
-  # The top-2 is taken among context tokens, not [CLS] and the question.
-  assert qa.nbest_spans([window], n_best_size=2)[0] == (8.0, "gamma délta")
-
-
-def test_max_answer_length_and_n_best():
-  window = synthetic_window([0, 0, 0, 2, 1, 5, 0, 0],
-                            [0, 0, 0, 0, 4, 1, 3, 0])
-  spans = qa.nbest_spans([window], n_best_size=3, max_answer_length=2)
-  # Top-3 starts 5, 3, 4 and ends 4, 6, 5; of length <= 2: (5,6)=8,
-  # (5,5)=6, (3,4)=6, (4,4)=5, (4,5)=2. Ties keep start-then-end order.
-  assert spans == [(8.0, "gamma délta"), (6.0, "gamma"), (6.0, "alpha beta")]
-
-
-def test_padding_logits_are_ignored():
-  window = synthetic_window([0, 0, 0, 0, 3, 0, 0, 0] + [50] * 376,
-                            [0, 0, 0, 0, 3, 0, 0, 0] + [50] * 376)
-  assert qa.best_answers([window]) == {"x": "beta"}
-
-
-def test_metadata_padded_like_the_feature_converter_is_ignored():
-  window = synthetic_window([0, 0, 0, 0, 3, 0, 0, 0] + [50] * 376,
-                            [0, 0, 0, 0, 3, 0, 0, 0] + [50] * 376)
-  for name, fill in (("token_char_start", -1), ("token_char_end", -1),
-                     ("token_is_max_context", 0)):
-    window[name] = np.pad(window[name], (0, 376), constant_values=fill)
-  assert qa.best_answers([window]) == {"x": "beta"}
-
-
-def test_no_valid_span_gives_empty_answer():
-  window = synthetic_window([1] * 8, [1] * 8)
-  window["token_is_max_context"][:] = 0
-  assert qa.best_answers([window]) == {"x": ""}
-
-
-def test_write_predictions_round_trips_non_ascii(tmp_path):
-  path = str(tmp_path / "out" / "predictions.json")
-  qa.write_predictions({"q1": "日本京", "q2": ""}, path)
-  text = open(path, encoding="utf-8").read()
-  assert "日本京" in text
-  assert json.loads(text) == {"q1": "日本京", "q2": ""}
-
-
-def oracle(window):
-  n = len(window["input_ids"])
-  start, end = np.zeros(n), np.zeros(n)
-  start[window["start_position"]] = end[window["end_position"]] = 10.0
-  return {"start_logits": start, "end_logits": end}
-
-
-def test_score_windows_with_oracle_and_with_a_miss(tok, special):
-  targets, predictions = [], []
-  for qid, answer in (("a", "ta ri"), ("b", "ne")):
-    context = words(10)
-    for window in qa.make_windows(example(context, answer), tok, special,
-                                  **SMALL):
-      window.update(example_id=qid.encode(), context=context.encode(),
-                    answers=np.array([answer.encode(), b"other"], object))
-      targets.append(qa.window_postprocess_fn(None, window, is_target=True))
-      predictions.append(oracle(window))
-  assert qa.score_windows(targets, predictions, metrics.squad_em_f1) == {
-      "em": 100.0, "f1": 100.0}
-  # Question b's windows now all prefer "ka" (token 0, in window 0 only).
-  for target, prediction in zip(targets, predictions):
-    if target["example_id"] == b"b":
-      prediction["start_logits"][:] = prediction["end_logits"][:] = 0
-      if target["window_index"] == 0:
-        prediction["start_logits"][3] = prediction["end_logits"][3] = 10
-  pairs = [(p["start_logits"], p["end_logits"]) for p in predictions]
-  assert qa.score_windows(targets, pairs, metrics.squad_em_f1) == {
-      "em": 50.0, "f1": 50.0}
+    qa_windows.make_windows(example(words(3), "ka"), tok, special,
+                            max_seq_length=4)
 
 
 def squad_like(examples):
@@ -296,15 +181,16 @@ def test_qa_windows_in_tf_data_matches_make_windows(vocab, tok, special):
               example(NON_ASCII, "Straße  in Köln", qid="b"),
               example(words(4), "mi", answer_start=0, qid="c")]
   features = {"input_ids": seqio.Feature(vocab, add_eos=False)}
-  ds = qa.qa_windows(squad_like(examples), features, **SMALL)
+  ds = qa_windows.qa_windows(squad_like(examples), SMALL_LENGTH, features,
+                             **SMALL_STRIDES)
   got = list(ds.as_numpy_iterator())
   expected = [(ex, w) for ex in examples
-              for w in qa.make_windows(ex, tok, special, **SMALL)]
+              for w in qa_windows.make_windows(ex, tok, special, **SMALL)]
   assert len(got) == len(expected) > len(examples) + 3
   for window, (ex, want) in zip(got, expected):
     assert window["example_id"].decode() == ex["id"]
     assert window["context"].decode() == ex["context"]
-    assert qa.gold_answers(window["answers"]) == ex["answer_texts"]
+    assert qa_answers.gold_answers(window["answers"]) == ex["answer_texts"]
     for name, value in want.items():
       np.testing.assert_array_equal(window[name], value, err_msg=name)
       assert window[name].dtype == np.int32
@@ -314,19 +200,26 @@ def test_qa_windows_in_tf_data_matches_make_windows(vocab, tok, special):
   assert spec["start_position"].shape.rank == 0
 
 
-def test_window_sizes_are_gin_bindable(vocab, tok, special):
+def test_window_length_follows_seqio_and_stride_is_gin_bindable(vocab):
   import gin  # pylint: disable=g-import-not-at-top
   examples = [example(words(10), "ta ri")]
   features = {"input_ids": seqio.Feature(vocab, add_eos=False)}
   try:
-    gin.bind_parameter("qa_windows.max_seq_length", 10)
     gin.bind_parameter("qa_windows.doc_stride", 3)
-    got = list(qa.qa_windows(squad_like(examples), features)
-               .as_numpy_iterator())
+    got = list(qa_windows.qa_windows(squad_like(examples), SMALL_LENGTH,
+                                     features).as_numpy_iterator())
   finally:
-    gin.bind_parameter("qa_windows.max_seq_length", 384)
     gin.bind_parameter("qa_windows.doc_stride", 128)
   assert [len(w["input_ids"]) for w in got] == [10, 10, 8]
-  default = list(qa.qa_windows(squad_like(examples), features)
-                 .as_numpy_iterator())
+  default = list(qa_windows.qa_windows(
+      squad_like(examples), {"input_ids": 384}, features).as_numpy_iterator())
   assert [len(w["input_ids"]) for w in default] == [3 + 10 + 1]
+
+
+@pytest.mark.parametrize("sequence_length", [None, {}, {"input_ids": 3}])
+def test_missing_or_tiny_sequence_length_is_a_user_error(vocab,
+                                                         sequence_length):
+  features = {"input_ids": seqio.Feature(vocab, add_eos=False)}
+  with pytest.raises(errors.UserError, match="sequence_length"):
+    qa_windows.qa_windows(squad_like([example(words(3), "ka")]),
+                          sequence_length, features)

@@ -1,13 +1,13 @@
-"""Extractive QA for an encoder: context windows in, answer texts out.
+"""Extractive QA features: SQuAD-like examples in, context windows out.
 
 Input examples are SQuAD-like (the tfds `squadlike_features` of squad, xquad,
 mlqa and tydi_qa): id, question, context, answers {text, answer_start}.
 
 `qa_windows` (a seqio preprocessor) turns each example into one or more
 windows `[CLS] question [SEP] context-window [SEP]` of at most
-`max_seq_length` tokens, consecutive windows starting `doc_stride` context
-tokens apart, as BERT's run_squad.py does. Each window is one dataset element
-with these UNPADDED features:
+sequence_length["input_ids"] tokens, consecutive windows starting
+`doc_stride` context tokens apart, as BERT's run_squad.py does. Each window
+is one dataset element with these UNPADDED features:
 
   input_ids            int32 [n]  token ids
   token_type_ids       int32 [n]  0 for [CLS] question [SEP], 1 after
@@ -31,15 +31,13 @@ Character offsets are Unicode code points of the decoded context, i.e.
 Python str indices; they come from SentencePiece's own alignment, so
 normalisation (NFKC, case) never shifts them.
 
-`best_answers` combines the model's start/end logits of all windows of each
-question into the best answer text, `write_predictions` writes the question
-id -> answer JSON that the SQuAD and MLQA evaluation scripts read, and
-`score_windows` is the bridge to a metric in `rembert_mtf.evaluation.metrics`.
+The way back, from per-window logits to answer texts and scores, is
+`rembert_mtf.evaluation.qa_answers`; the seqio postprocess_fn that hands a
+window's metadata to it is `rembert_mtf.data.postprocessors.qa_window_metadata`.
 """
 
 import collections
 import json
-import os
 
 from absl import logging
 import gin
@@ -50,6 +48,10 @@ from rembert_mtf import errors
 from rembert_mtf.data import vocabulary as vocabulary_lib
 import tensorflow as tf  # pylint: disable=g-bad-import-order
 
+# XTREME's (and BERT's run_squad.py's) window settings.
+MAX_SEQ_LENGTH = 384
+DOC_STRIDE = 128
+MAX_QUERY_LENGTH = 64
 # Window features holding per-token metadata (int32 [n], -1/0 off-context).
 TOKEN_METADATA = ("token_char_start", "token_char_end", "token_is_max_context")
 # Everything post-processing needs from a window besides the logits.
@@ -165,8 +167,8 @@ def _framed(values, prefix, fill):
       np.int32)
 
 
-def make_windows(example, processor, special, max_seq_length=384,
-                 doc_stride=128, max_query_length=64):
+def make_windows(example, processor, special, max_seq_length=MAX_SEQ_LENGTH,
+                 doc_stride=DOC_STRIDE, max_query_length=MAX_QUERY_LENGTH):
   """The windows of one SQuAD-like example (pure Python, see module doc).
 
   Args:
@@ -181,13 +183,15 @@ def make_windows(example, processor, special, max_seq_length=384,
     list of dicts of numpy values with the window features, except
     example_id, context and answers.
   Raises:
-    ValueError: if the window leaves no room for context.
+    errors.UserError: if the question leaves no room for context.
   """
   question = processor.encode(example["question"])[:max_query_length]
   max_tokens = max_seq_length - len(question) - 3
   if max_tokens < 1:
-    raise errors.UserError(f"max_seq_length {max_seq_length} leaves no room for "
-                           f"context after a {len(question)}-token question")
+    raise errors.UserError(
+        f"max_seq_length {max_seq_length} leaves no room for context after "
+        f"a {len(question)}-token question; raise the sequence length or "
+        "lower qa_windows.max_query_length.")
   context = example["context"]
   ids, starts, ends = tokenize_with_offsets(processor, context)
   answer = _answer_char_span(context, example["answer_texts"],
@@ -255,20 +259,30 @@ def _stacked_windows(processor, special, settings, example_id, question,
 
 
 @gin.configurable
-def qa_windows(dataset, output_features, max_seq_length=384, doc_stride=128,
-               max_query_length=64):
+def qa_windows(dataset, sequence_length, output_features,
+               doc_stride=DOC_STRIDE, max_query_length=MAX_QUERY_LENGTH):
   """seqio preprocessor: SQuAD-like examples -> one element per window.
 
   Args:
     dataset: tf.data.Dataset of tfds squadlike_features examples.
+    sequence_length: seqio's feature lengths; "input_ids" is the most
+      tokens per window, so windows always fit the sequences the model
+      reads.
     output_features: seqio output features; "input_ids" has the
       SentencePiece vocabulary (loaded on first use, not here).
-    max_seq_length: most tokens per window; gin-bindable.
     doc_stride: context tokens between window starts; gin-bindable.
     max_query_length: question tokens kept; gin-bindable.
   Returns:
     tf.data.Dataset of windows with the features in the module doc.
+  Raises:
+    errors.UserError: no sequence_length["input_ids"], or one too short for
+      [CLS] [SEP] [SEP] and a token.
   """
+  max_seq_length = (sequence_length or {}).get("input_ids")
+  if not max_seq_length or max_seq_length < 4:
+    raise errors.UserError(
+        "QA windows need sequence_length['input_ids'] of at least 4 (the "
+        f"trainer's sequence_length); got {max_seq_length}.")
   vocab = output_features["input_ids"].vocabulary
   settings = dict(max_seq_length=max_seq_length, doc_stride=doc_stride,
                   max_query_length=max_query_length)
@@ -312,136 +326,3 @@ def _unpad(window):
   for name in _TOKEN_FEATURES:
     window[name] = window[name][:length]
   return window
-
-
-def _top_indices(logits, n):
-  # Stable, so ties keep position order like run_squad's sorted().
-  return np.argsort(-logits, kind="stable")[:n]
-
-
-def nbest_spans(windows, n_best_size=20, max_answer_length=30):
-  """Best answer spans over all windows of one question.
-
-  A span (s, e) of a window is a candidate when s is among the window's
-  n_best_size context tokens with the highest start logits and e among those
-  with the highest end logits, s <= e, e - s + 1 <= max_answer_length and
-  the window is the max-context window of token s (run_squad's rules, except
-  that run_squad takes the top n over all positions before dropping
-  non-context ones, so high question or padding logits can crowd out every
-  context token).
-
-  Args:
-    windows: dicts with the window metadata (module doc) plus float
-      "start_logits" and "end_logits" [>= n] (extra positions, e.g. padding,
-      are ignored).
-    n_best_size: start/end candidates per window, and spans returned.
-    max_answer_length: longest answer in tokens.
-  Returns:
-    list of (score, text) best first, text sliced from the original context
-    by the spans' character offsets; at most n_best_size.
-  """
-  candidates = []
-  for window in windows:
-    char_start = np.asarray(window["token_char_start"])
-    char_end = np.asarray(window["token_char_end"])
-    max_context = np.asarray(window["token_is_max_context"])
-    n = len(char_start)
-    in_context = (char_start >= 0) & (char_end >= 0)
-    start_logits = np.asarray(window["start_logits"], np.float64)[:n]
-    end_logits = np.asarray(window["end_logits"], np.float64)[:n]
-    context = _text(window["context"])
-    for s in _top_indices(np.where(in_context, start_logits, -np.inf),
-                          n_best_size):
-      if not in_context[s] or not max_context[s]:
-        continue
-      for e in _top_indices(np.where(in_context, end_logits, -np.inf),
-                            n_best_size):
-        if (not in_context[e] or e < s or e - s + 1 > max_answer_length or
-            char_end[e] < char_start[s]):
-          continue
-        candidates.append((start_logits[s] + end_logits[e],
-                           context[char_start[s]:char_end[e]]))
-  candidates.sort(key=lambda c: -c[0])
-  return candidates[:n_best_size]
-
-
-def best_answers(windows, n_best_size=20, max_answer_length=30):
-  """Question id -> best answer text (empty if no valid span).
-
-  Args:
-    windows: iterable of window dicts as nbest_spans takes, each with its
-      "example_id"; windows of one question may come in any order.
-    n_best_size, max_answer_length: as nbest_spans.
-  Returns:
-    dict question id -> answer text, the official scripts' format.
-  """
-  by_question = collections.defaultdict(list)
-  for window in windows:
-    by_question[_text(window["example_id"])].append(window)
-  answers = {}
-  for question_id, question_windows in by_question.items():
-    spans = nbest_spans(question_windows, n_best_size, max_answer_length)
-    answers[question_id] = spans[0][1] if spans else ""
-  return answers
-
-
-def write_predictions(predictions, path):
-  """Writes {question id: answer} as the JSON the evaluation scripts read.
-
-  Args:
-    predictions: dict question id -> answer text.
-    path: output file (local or any tf.io.gfile path).
-  """
-  directory = os.path.dirname(path)
-  if directory:
-    tf.io.gfile.makedirs(directory)
-  with tf.io.gfile.GFile(path, "w") as f:
-    f.write(json.dumps(predictions, ensure_ascii=False, indent=1))
-
-
-def window_postprocess_fn(output, example=None, is_target=False):
-  """seqio postprocess_fn: a target becomes its window's metadata.
-
-  Args:
-    output: decoded target or model output.
-    example: the window (numpy features) it belongs to.
-    is_target: whether `output` is the target.
-  Returns:
-    for targets, {feature: value} of METADATA_FEATURES; predictions (the
-    model's {"start_logits", "end_logits"} per window) pass through.
-  """
-  if is_target:
-    return {name: example[name] for name in METADATA_FEATURES}
-  return output
-
-
-def gold_answers(answers):
-  """A window's "answers" (JSON string, or a list of texts) as a list."""
-  if isinstance(answers, (bytes, str)):
-    return json.loads(_text(answers))
-  return [_text(a) for a in answers]
-
-
-def score_windows(targets, predictions, score_fn, n_best_size=20,
-                  max_answer_length=30):
-  """Scores per-window logits against the gold answers of their questions.
-
-  Args:
-    targets: list of window metadata dicts (window_postprocess_fn targets).
-    predictions: list, aligned with targets, of {"start_logits",
-      "end_logits"} dicts or (start_logits, end_logits) pairs.
-    score_fn: metric taking (list of gold-answer lists, list of answers),
-      e.g. metrics.squad_em_f1.
-    n_best_size, max_answer_length: as nbest_spans.
-  Returns:
-    score_fn's dict over all questions.
-  """
-  windows, golds = [], {}
-  for target, prediction in zip(targets, predictions, strict=True):
-    if not isinstance(prediction, dict):
-      prediction = dict(zip(("start_logits", "end_logits"), prediction))
-    windows.append({**target, **prediction})
-    golds[_text(target["example_id"])] = gold_answers(target["answers"])
-  answers = best_answers(windows, n_best_size, max_answer_length)
-  ids = sorted(golds)
-  return score_fn([golds[i] for i in ids], [answers[i] for i in ids])

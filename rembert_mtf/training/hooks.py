@@ -1,0 +1,146 @@
+"""Session hooks of a training run: checkpoints and the progress line.
+
+Why our own instead of tf.estimator's: CheckpointSaverHook serialises the
+whole graph into every checkpoint and event file, and a placement-mesh
+graph is tens of MB of protobuf (minutes per save here); StepCounterHook
+writes a TensorBoard scalar but no line a user reads. The NaN check is the
+Estimator's own NanTensorHook; `non_finite_loss` turns what it raises into
+one line naming the step and the last good checkpoint.
+"""
+
+import os
+import time
+
+import numpy as np
+
+from rembert_mtf import compat
+from rembert_mtf import errors
+from rembert_mtf.training import model_dir as model_dir_lib
+
+tf = compat.tf
+
+
+class NonFiniteLossError(errors.UserError):
+  """The loss became NaN or Inf; the last good checkpoint was kept."""
+
+
+# The step being run, for errors raised by other hooks (the Estimator's own
+# NanTensorHook) in the same session.run.
+RUN_STATE = {"step": None}
+
+
+def non_finite_loss(model_dir, loss):
+  last = tf.train.latest_checkpoint(model_dir) or "none"
+  return NonFiniteLossError(
+      f"loss is {loss} at step {RUN_STATE['step']}; training stopped, the "
+      f"last good checkpoint is {last} (lower "
+      "`learning_rate_schedule.peak_learning_rate` or check the data).")
+
+
+class MeshCheckpointHook(tf.train.SessionRunHook):
+  """Saves the master variables every N steps and at the end.
+
+  Checkpoints hold what a restore needs: variables by name, optimizer slots
+  and global_step; no graph (see the module docstring).
+  """
+
+  def __init__(self, saver, lowering, model_dir, every_steps):
+    self._saver = saver
+    self._copy_to_masters = lowering.copy_slices_to_masters()
+    self._path = os.path.join(model_dir, model_dir_lib.CHECKPOINT_PREFIX)
+    self._every = every_steps
+    self._last_saved = None
+
+  def after_create_session(self, session, coord):
+    # Counted here, not fetched per step: a fetch of global_step races with
+    # the increment in the same session.run.
+    self._step = int(session.run(tf.train.get_global_step()))
+
+  def after_run(self, run_context, run_values):
+    self._step += 1
+    if self._step % self._every == 0:
+      self._save(run_context.session, self._step)
+
+  def end(self, session):
+    self._save(session, self._step)
+
+  def _save(self, session, step):
+    if step == self._last_saved:
+      return
+    session.run(self._copy_to_masters)
+    self._saver.save(session, self._path, global_step=step,
+                     write_meta_graph=False)
+    self._last_saved = step
+
+
+class ProgressHook(tf.train.SessionRunHook):
+  """Logs step, loss, examples/s, learning rate and ETA; stops on NaN/Inf.
+
+  Every `trainer.log_every_steps` steps it prints one line and writes the
+  same figures as TensorBoard scalars (loss, mlm_accuracy, learning_rate,
+  gradient_norm, examples_per_second). The NaN/Inf check runs after every
+  step, before anything is saved, so the last checkpoint on disk is the
+  last good one. (The Estimator's NanTensorHook checks too, but raises
+  without the step.)
+  """
+
+  def __init__(self, tensors, trainer_config, model_dir):
+    self._tensors = tensors
+    self._config = trainer_config
+    self._model_dir = model_dir
+    self._last_time = None
+    self._last_step = None
+    self._writer = None
+
+  def begin(self):
+    # No graph in the event file: see the module docstring.
+    self._writer = tf.summary.FileWriter(self._model_dir)
+
+  def after_create_session(self, session, coord):
+    self._step = int(session.run(tf.train.get_global_step()))
+
+  def before_run(self, run_context):
+    self._step += 1
+    RUN_STATE["step"] = self._step
+    return tf.train.SessionRunArgs(self._tensors)
+
+  def after_run(self, run_context, run_values):
+    values = run_values.results
+    step = self._step
+    if not np.isfinite(values["loss"]):
+      raise non_finite_loss(self._model_dir, values["loss"])
+    now = time.time()
+    if self._last_time is None:  # the first step includes start-up
+      self._last_time, self._last_step = now, step
+      return
+    if step % self._config.log_every_steps and step != self._config.train_steps:
+      return
+    rate = ((step - self._last_step) * self._config.batch_size /
+            max(now - self._last_time, 1e-9))
+    self._last_time, self._last_step = now, step
+    self._log(step, values, rate)
+
+  def _log(self, step, values, rate):
+    eta = (self._config.train_steps - step) * self._config.batch_size / max(
+        rate, 1e-9)
+    extras = "  ".join(f"{k} {float(v):.4g}" for k, v in values.items()
+                       if k not in ("loss", "learning_rate"))
+    # The progress line is the run's own output (the CLI's, not a log).
+    print(f"step {step}/{self._config.train_steps}  loss "
+          f"{float(values['loss']):.4f}  {extras}  lr "
+          f"{float(values['learning_rate']):.3g}  {rate:.1f} examples/s  "
+          f"ETA {duration(eta)}", flush=True)
+    scalars = {**values, "examples_per_second": rate}
+    self._writer.add_summary(tf.Summary(value=[
+        tf.Summary.Value(tag=k, simple_value=float(v))
+        for k, v in scalars.items()]), step)
+
+  def end(self, session):
+    self._writer.close()
+
+
+def duration(seconds):
+  """'1h05m' or '3m07s'."""
+  seconds = int(seconds)
+  return (f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600
+          else f"{seconds // 60}m{seconds % 60:02d}s")

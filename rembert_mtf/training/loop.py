@@ -1,0 +1,179 @@
+"""The training and prediction loops over an Estimator.
+
+  train(model_dir, run):  checks (no graph) -> operative config -> Estimator
+      steps to trainer.train_steps, resuming from model_dir's checkpoint,
+      with an optional on_eval(model_dir, run, cluster) every
+      trainer.eval_every_steps (evaluation.best.keep_if_best)
+  predict(model_dir, run, task, split): one prediction dict per real example
+
+Every check that needs no graph runs first, so a configuration that cannot
+work fails in a second with one line and nothing written.
+"""
+
+import dataclasses
+import os
+
+import gin
+
+from rembert_mtf import compat
+from rembert_mtf import errors
+from rembert_mtf.data import registry
+from rembert_mtf.model import heads
+from rembert_mtf.model import partitioning
+from rembert_mtf.training import cluster as cluster_lib
+from rembert_mtf.training import estimator as estimator_lib
+from rembert_mtf.training import hooks
+from rembert_mtf.training import input as input_lib
+from rembert_mtf.training import model_dir as model_dir_lib
+
+tf = compat.tf
+
+
+def check_run(run):
+  """All configuration checks that need no graph: fail before building."""
+  run.validate()
+  model, trainer = run.model, run.trainer
+  partitioning.check_partitioning(
+      partitioning.parse_mesh_shape(run.mesh_shape),
+      partitioning.parse_layout(run.layout), run.dimension_sizes(),
+      num_devices=trainer.num_devices)
+  if trainer.sequence_length > model.max_position_embeddings:
+    raise errors.UserError(
+        f"trainer.sequence_length = {trainer.sequence_length} exceeds "
+        "RemBertConfig.max_position_embeddings = "
+        f"{model.max_position_embeddings}.")
+
+
+def check_vocabulary(model_config, name):
+  """The task's vocabulary must have exactly the model's vocab_size pieces."""
+  for task in registry.tasks_of(registry.get_task_or_mixture(name)):
+    size = task.output_features["input_ids"].vocabulary.vocab_size
+    if size != model_config.vocab_size:
+      raise errors.UserError(
+          f"task {task.name}'s vocabulary has {size} pieces but "
+          f"RemBertConfig.vocab_size = {model_config.vocab_size}; bind them "
+          "to the same number (or `get_vocabulary.sentencepiece_model_file` "
+          "to the model's vocabulary).")
+
+
+def check_checkpoint_matches(model_dir, run):
+  """A checkpoint in model_dir (or the init checkpoint) must fit the model."""
+  path = (tf.train.latest_checkpoint(model_dir) if model_dir else None) or (
+      run.trainer.init_checkpoint)
+  if not path:
+    return
+  head = heads.get_head(run.trainer.head)
+  expected = model_dir_lib.variable_shapes(
+      run.model, mlm=head.name == "mlm",
+      task_heads=({} if head.name == "mlm"
+                  else {head.name: run.trainer.num_classes}))
+  stored = dict(tf.train.list_variables(path))
+  for name, shape in expected.items():
+    if name in stored and tuple(stored[name]) != tuple(shape):
+      if name.startswith(head.variable_prefix) and head.name != "mlm":
+        continue  # another task's head of the same kind: checked by restore
+      raise errors.UserError(
+          f"checkpoint {path} holds {name} with shape {list(stored[name])} "
+          f"but the configured model needs {list(shape)}: it was "
+          "written for another architecture (check the model gin file or "
+          "use another --model_dir).")
+
+
+def train(model_dir, run, cluster=None, on_eval=None):
+  """Trains to trainer.train_steps, resuming from model_dir's checkpoint.
+
+  Args:
+    model_dir: checkpoints, operative config and summaries.
+    run: config.Run.
+    cluster: a cluster.Cluster whose tasks' devices the mesh spans, or None.
+    on_eval: called as on_eval(model_dir, run, cluster) after every
+      trainer.eval_every_steps steps and at the end (when eval_every_steps
+      is set), e.g. evaluation.best.keep_if_best.
+  """
+  check_run(run)
+  check_checkpoint_matches(model_dir, run)
+  check_vocabulary(run.model, run.trainer.mixture_or_task_name)
+  trainer = run.trainer
+  start = model_dir_lib.checkpoint_step(model_dir)
+  if cluster and start < trainer.train_steps:
+    cluster_lib.connect(cluster)  # an unreachable task fails before writing
+  model_dir_lib.write_operative_config(model_dir, gin.config_str(),
+                                       run.gin_bindings())
+  if start >= trainer.train_steps:
+    print(f"{model_dir} is already at step {start} >= trainer.train_steps = "
+          f"{trainer.train_steps}; nothing to do.")
+    return
+  estimator = estimator_lib.make_estimator(model_dir, run, cluster)
+  every = trainer.eval_every_steps if on_eval else 0
+  stops = (list(range(start - start % every + every, trainer.train_steps,
+                      every)) if every else [])
+  for stop in stops + [trainer.train_steps]:
+    _train_until(estimator, trainer, model_dir, stop)
+    if every:
+      on_eval(model_dir, run, cluster)
+
+
+def _train_until(estimator, trainer_config, model_dir, stop):
+  start = model_dir_lib.checkpoint_step(model_dir)
+  try:
+    estimator.train(
+        input_fn=lambda params: input_lib.dataset(
+            trainer_config, trainer_config.mixture_or_task_name,
+            trainer_config.split, training=True, start_step=start),
+        max_steps=stop)
+  except tf.train.NanLossDuringTrainingError as e:
+    raise hooks.non_finite_loss(model_dir, float("nan")) from e
+
+
+def predict(model_dir, run, name, split, checkpoint_path=None, cluster=None):
+  """Yields one prediction dict per real example of task `name`."""
+  check_run(run)
+  if not (checkpoint_path or tf.train.latest_checkpoint(model_dir)):
+    raise errors.MissingFileError(f"no checkpoint in {model_dir}; train first "
+                                  "or pass the --model_dir of a trained "
+                                  "model.")
+  estimator = estimator_lib.make_estimator(model_dir, run, cluster)
+  for prediction in estimator.predict(
+      input_fn=lambda params: input_lib.dataset(run.trainer, name, split,
+                                                training=False),
+      checkpoint_path=checkpoint_path, yield_single_examples=True):
+    if prediction[input_lib.REAL_EXAMPLE]:
+      yield prediction
+
+
+def checkpoint_path(path, binding="--init_checkpoint / trainer.init_checkpoint"):
+  """A checkpoint prefix, or the latest checkpoint of a model_dir."""
+  if tf.io.gfile.isdir(path):
+    latest = tf.train.latest_checkpoint(path)
+    if not latest:
+      raise errors.MissingFileError(f"no checkpoint in {path} ({binding}).")
+    return latest
+  if not tf.io.gfile.exists(path + ".index"):
+    raise errors.MissingFileError(f"checkpoint {path} does not exist "
+                                  f"({binding}).")
+  return path
+
+
+def finetuning_run(model_dir, run):
+  """Where a fine-tuning run writes, and the run it starts from.
+
+  `finetune --model_dir=PRETRAINED` (a pre-training run or an imported
+  release, whose checkpoint has no task head) starts from PRETRAINED's
+  latest checkpoint and writes to PRETRAINED/finetune/<mixture>; a model_dir
+  that already holds a fine-tuning checkpoint is resumed in place.
+
+  Returns:
+    (model_dir to train in, config.Run)
+  """
+  latest = tf.train.latest_checkpoint(model_dir)
+  if not latest:
+    return model_dir, run
+  stored = {name for name, _ in tf.train.list_variables(latest)}
+  prefix = heads.get_head(run.trainer.head).variable_prefix
+  if any(name.startswith(prefix) for name in stored):
+    return model_dir, run
+  run_dir = os.path.join(model_dir, "finetune",
+                         run.trainer.mixture_or_task_name)
+  print(f"fine-tuning from {latest} into {run_dir}")
+  return run_dir, dataclasses.replace(
+      run, trainer=dataclasses.replace(run.trainer, init_checkpoint=latest))
