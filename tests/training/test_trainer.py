@@ -10,6 +10,7 @@ import time
 import pytest
 
 from rembert_mtf import compat
+from tests import cli_testing
 
 tf = compat.tf
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -107,18 +108,22 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, spm_path):
   assert np.isfinite(reader.get_tensor("bert/embeddings/word_embeddings")).all()
 
 
-def test_checkpoint_of_another_architecture_is_refused(tmp_path, spm_path):
+def _argv(model_dir, params, command="train"):
+  """The command line of _command, for an in-process run (cli_testing)."""
+  return _command(model_dir, params, command)[3:]
+
+
+def test_checkpoint_of_another_architecture_is_refused(tmp_path, spm_path,
+                                                       capsys):
   model_dir = tmp_path / "arch"
   _run(model_dir, _tiny(spm_path, 2))
   before = (model_dir / "operative_config.gin").read_text()
   files = sorted(os.listdir(model_dir))
-  result = _run(model_dir, _tiny(spm_path, 4) +
-                ["--gin_param=RemBertConfig.hidden_size = 48"], check=False)
-  assert result.returncode == 2
-  assert result.stderr.strip().splitlines() == [result.stderr.strip()]
-  assert "written for another architecture" in result.stderr
-  assert "[32, 4, 8]" in result.stderr or "[256, 16]" in result.stderr \
-      or "[16, 32]" in result.stderr
+  line = cli_testing.expect_refusal(
+      _argv(model_dir, _tiny(spm_path, 4) +
+            ["--gin_param=RemBertConfig.hidden_size = 48"]), capsys,
+      "written for another architecture")
+  assert "[32, 4, 8]" in line or "[256, 16]" in line or "[16, 32]" in line
   assert (model_dir / "operative_config.gin").read_text() == before
   assert sorted(os.listdir(model_dir)) == files
 
@@ -133,11 +138,27 @@ def test_checkpoint_of_another_architecture_is_refused(tmp_path, spm_path):
     ("trainer.unknown = 1", "trainer"),
 ])
 def test_bad_configuration_one_line_nothing_written(tmp_path, spm_path, param,
-                                                    message):
+                                                    message, capsys):
   model_dir = tmp_path / "bad"
-  result = _run(model_dir, _tiny(spm_path, 2) + [f"--gin_param={param}"],
-                check=False)
-  assert result.returncode == 2
-  assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-  assert message in result.stderr
-  assert not model_dir.exists()
+  cli_testing.expect_refusal(
+      _argv(model_dir, _tiny(spm_path, 2) + [f"--gin_param={param}"]),
+      capsys, message, destination=model_dir)
+
+
+@pytest.mark.parametrize("flag,message", [
+    ("--num_devices=0", "--num_devices: 0 must be at least 1"),
+    ("--cluster_timeout=-1", "--cluster_timeout: -1 must be greater than 0"),
+])
+def test_out_of_range_flags_are_usage_errors(tmp_path, spm_path, flag,
+                                             message, capsys):
+  cli_testing.expect_usage_error(
+      _argv(tmp_path / "bad", _tiny(spm_path, 2) + [flag]), capsys, message)
+
+
+def test_predict_without_a_checkpoint_is_one_line(tmp_path, spm_path, capsys):
+  empty = tmp_path / "empty"
+  cli_testing.expect_refusal(
+      _argv(empty, _tiny(spm_path, 2), "predict") +
+      ["--task=trainer_mlm", f"--out={tmp_path / 'p.jsonl'}"], capsys,
+      f"no checkpoint in {empty}")
+  assert not (tmp_path / "p.jsonl").exists()
