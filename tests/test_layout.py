@@ -9,12 +9,10 @@ functions: a lazy import is still a dependency) without importing anything.
 """
 
 import ast
-import os
 import pathlib
 import subprocess
 import sys
 
-import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "rembert_mtf"

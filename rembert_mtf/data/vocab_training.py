@@ -21,7 +21,6 @@ import shutil
 import tempfile
 
 from absl import logging
-import seqio
 import sentencepiece as spm
 
 from rembert_mtf.data import preprocessors

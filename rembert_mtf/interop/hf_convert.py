@@ -7,7 +7,7 @@ the SentencePiece vocabulary as sentencepiece.model (the exported tokenizer
 files: hf_tokenizer). Variable names and layouts map through hf_names.
 
 Both directions stream one tensor at a time: import reads a tensor, converts
-it and hands it to model_dir.write_model_dir; export reads one variable from
+it and hands it to model_dir_writer.write_model_dir; export reads one variable from
 the TF checkpoint and writes safetensors shards of at most max_shard_bytes.
 """
 
@@ -22,6 +22,7 @@ from rembert_mtf.interop import hf_config
 from rembert_mtf.interop import hf_names
 from rembert_mtf.interop import hf_tokenizer
 from rembert_mtf.interop import hf_weights
+from rembert_mtf.interop import model_dir_writer
 from rembert_mtf.training import model_dir as model_dir_lib
 
 
@@ -136,7 +137,7 @@ def import_hf(source, model_dir, overwrite=False):
     for name, key in plan.items():
       yield name, hf_names.from_hf_array(name, weights.get(key), shapes[name])
 
-  names = model_dir_lib.write_model_dir(model_dir, config, converted(),
+  names = model_dir_writer.write_model_dir(model_dir, config, converted(),
                                         vocab_path, overwrite=overwrite)
   return config, names
 
@@ -254,7 +255,7 @@ def export_hf(model_dir, out, head="auto", overwrite=False,
   _check_export(reader, shapes, config)
   num_labels = classes.get("classification") or classes.get("token") or (
       2 if head == "qa" else None)
-  with model_dir_lib.staged_folder(out, overwrite) as staging:
+  with model_dir_writer.staged_folder(out, overwrite) as staging:
     hf_weights.write_safetensors(
         staging, _export_tensors(reader, shapes, config, family,
                                  base_only=head == "none"), max_shard_bytes)

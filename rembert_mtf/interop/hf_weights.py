@@ -16,7 +16,7 @@ import safetensors.numpy
 
 from rembert_mtf import errors
 from rembert_mtf.interop import hf_config
-from rembert_mtf.training import model_dir as model_dir_lib
+from rembert_mtf.interop import model_dir_writer
 
 READ_BLOCK = 64 << 20  # bytes of one tensor read at a time on import
 
@@ -108,7 +108,7 @@ class HfWeights:
       dtype = handle.get_slice(key).get_dtype()
       if dtype != "F32" or not shape or shape[0] * row_bytes <= READ_BLOCK:
         return handle.get_tensor(key)
-    value = model_dir_lib.aligned_empty(shape, np.float32)
+    value = model_dir_writer.aligned_empty(shape, np.float32)
     rows = max(1, READ_BLOCK // row_bytes)
     for start in range(0, shape[0], rows):
       stop = min(start + rows, shape[0])  # safetensors does not clip

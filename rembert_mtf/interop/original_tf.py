@@ -53,6 +53,7 @@ import numpy as np
 
 from rembert_mtf import errors
 from rembert_mtf.interop import hf_config
+from rembert_mtf.interop import model_dir_writer
 from rembert_mtf.training import model_dir as model_dir_lib
 
 OUTPUT_EMBEDDING = "cls/predictions/output_embedding"
@@ -293,11 +294,11 @@ def import_tf(checkpoint, config_json, vocab, model_dir, overwrite=False):
     for name, (source, transpose) in plan.items():
       value = reader.get(source).astype(np.float32, copy=False)
       if transpose:
-        transposed = model_dir_lib.aligned_empty(value.shape[::-1])
+        transposed = model_dir_writer.aligned_empty(value.shape[::-1])
         transposed[...] = value.T
         value = transposed
       yield name, value.reshape(shapes[name])
 
-  names = model_dir_lib.write_model_dir(model_dir, config, converted(), vocab,
+  names = model_dir_writer.write_model_dir(model_dir, config, converted(), vocab,
                                         overwrite=overwrite)
   return config, names

@@ -18,6 +18,7 @@ from rembert_mtf import compat
 from rembert_mtf.interop import hf_convert
 from rembert_mtf.interop import original_tf
 from rembert_mtf.model import modeling
+from rembert_mtf.interop import model_dir_writer
 from rembert_mtf.training import model_dir as model_dir_lib
 from tests import cli_testing
 
@@ -314,7 +315,7 @@ def test_writer_holds_one_group_at_a_time(tmp_path):
       assert sum(r() is not None for r in alive) <= 4, i
       yield f"v{i:02d}", value
 
-  model_dir_lib.write_checkpoint(str(tmp_path), variables(), step=5,
+  model_dir_writer.write_checkpoint(str(tmp_path), variables(), step=5,
                                  shard_bytes=3000)
   data = [f for f in os.listdir(tmp_path) if ".data-" in f]
   assert len(data) == 4  # 4 groups of 3 (global_step rides with the first)
@@ -444,7 +445,7 @@ def test_full_size_streams_within_memory(tmp_path, spm_path):
           original_tf.release_shape(name, shape), np.float32) * 0.02
 
   os.makedirs(tmp_path / "release")
-  model_dir_lib.write_checkpoint(str(tmp_path / "release"), release(), 1)
+  model_dir_writer.write_checkpoint(str(tmp_path / "release"), release(), 1)
   (tmp_path / "config.json").write_text(json.dumps({
       "model_type": "rembert", "vocab_size": 250300, "hidden_size": 1152,
       "num_hidden_layers": 32, "num_attention_heads": 18,

@@ -8,6 +8,7 @@ import numpy as np
 from rembert_mtf.data import vocabulary
 from rembert_mtf.interop import embed
 from rembert_mtf.model import mesh_graph
+from rembert_mtf.interop import model_dir_writer
 from rembert_mtf.training import model_dir as model_dir_lib
 from tests import cli_testing
 from tests import model_testing
@@ -21,7 +22,7 @@ CONFIG = model_testing.tiny_config(vocab_size=256, max_position_embeddings=32)
 def _model_dir(path, spm_path, pooler=True, seed=0):
   shapes = model_dir_lib.variable_shapes(CONFIG, pooler=pooler)
   weights = model_testing.random_weights(shapes, seed=seed)
-  model_dir_lib.write_model_dir(path, CONFIG, weights.items(), spm_path)
+  model_dir_writer.write_model_dir(path, CONFIG, weights.items(), spm_path)
   return weights
 
 

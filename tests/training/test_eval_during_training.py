@@ -4,7 +4,7 @@ import json
 
 import gin
 
-from rembert_mtf.evaluation import best
+from rembert_mtf.evaluation import best as best_lib
 from rembert_mtf.model import modeling
 from rembert_mtf.training import config as config_lib
 from rembert_mtf.training import loop
@@ -25,7 +25,7 @@ def test_best_checkpoint_is_kept_by_dev_accuracy(tmp_path, demo_vocabulary):
       save_checkpoints_steps=10, eval_mixture_name="demo_cls",
       eval_every_steps=10, num_devices=1)).resolved()
   model_dir = str(tmp_path / "run")
-  loop.train(model_dir, run, on_eval=best.keep_if_best)
+  loop.train(model_dir, run, on_eval=best_lib.keep_if_best)
   gin.clear_config()
   best = json.loads((tmp_path / "run" / "best" / "best.json").read_text())
   assert best["step"] in (10, 20)
