@@ -19,6 +19,7 @@ from typing import Optional
 import gin
 
 from rembert_mtf import errors
+from rembert_mtf.data import preprocessors
 from rembert_mtf.model import heads
 from rembert_mtf.model import modeling
 from rembert_mtf.model import partitioning
@@ -44,8 +45,8 @@ class TrainerConfig:
   batch_size: int = 32
   sequence_length: int = 128
   # Masked positions per sequence; None: floor(0.15 x sequence_length), the
-  # masking's own cap (76 at 512, 19 at 128).
-  mlm_predictions: Optional[int] = 20
+  # masking's own cap (76 at 512, 19 at 128); a binding wins.
+  mlm_predictions: Optional[int] = None
   train_steps: int = 1000
   save_checkpoints_steps: int = 500
   keep_checkpoint_max: int = 5
@@ -192,7 +193,8 @@ class Run:
     if run.trainer.mlm_predictions is None:
       run = dataclasses.replace(run, trainer=dataclasses.replace(
           run.trainer,
-          mlm_predictions=max(1, int(0.15 * run.trainer.sequence_length))))
+          mlm_predictions=preprocessors.default_max_predictions(
+              run.trainer.sequence_length)))
     return run
 
   def replace(self, *, model=None, trainer=None, optimizer=None,

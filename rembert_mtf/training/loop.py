@@ -90,6 +90,7 @@ def train(model_dir, run, cluster=None, on_eval=None):
       trainer.eval_every_steps steps and at the end (when eval_every_steps
       is set), e.g. evaluation.best.keep_if_best.
   """
+  run = run.resolved()
   check_run(run)
   check_checkpoint_matches(model_dir, run)
   check_vocabulary(run.model, run.trainer.mixture_or_task_name)
@@ -127,6 +128,7 @@ def _train_until(estimator, trainer_config, model_dir, stop):
 
 def predict(model_dir, run, name, split, checkpoint_path=None, cluster=None):
   """Yields one prediction dict per real example of task `name`."""
+  run = run.resolved()
   check_run(run)
   if not (checkpoint_path or tf.train.latest_checkpoint(model_dir)):
     raise errors.MissingFileError(f"no checkpoint in {model_dir}; train first "
