@@ -24,8 +24,10 @@ Tasks (LANG = lang_a .. lang_d; splits in brackets):
                          (`synthetic.generate_classification`, PAWS-X in
                          miniature), features of `pair_classification`.
 Mixtures:
-  demo_mlm    every demo_mlm_* task, rate n_l ** alpha
-              (`preprocessors.smoothed_rate`, alpha 0.5 as in RemBERT).
+  demo_mlm    every demo_mlm_* task, rate n_l ** alpha with n_l the UTF-8
+              bytes of the language's generated training documents
+              (`mlm_train_bytes`; `preprocessors.smoothed_rate_per_language`,
+              alpha 0.5 as in RemBERT).
   demo_cls    the topic training task and every evaluation task.
   demo_pairs  the same for the pair task.
 
@@ -217,9 +219,33 @@ for _task in _CLASSIFICATION:
   for _lang in LANGUAGES:
     _register_classification(_task, _lang, ("validation", "test"))
 
+_MLM_LANGUAGES = {mlm_task_name(lang): lang for lang in LANGUAGES}
+
+
+def mlm_train_bytes(task_name):
+  """n_l of a demo_mlm task: UTF-8 bytes of its training documents.
+
+  The sources are in memory, so tfds has no split info to read; these are
+  the documents the task's source yields (the same cached corpus, for the
+  gin-bound `demo_data_seed`), generated on first use.
+
+  Args:
+    task_name: a demo_mlm_<LANG> task name.
+  Returns:
+    int bytes, or None for any other task.
+  """
+  lang = _MLM_LANGUAGES.get(task_name)
+  if lang is None:
+    return None
+  texts = _documents(lang, "train", DOCUMENTS[lang]["train"],
+                     demo_data_seed())
+  return sum(len(text.encode("utf-8")) for text in texts)
+
+
 seqio.MixtureRegistry.add(
-    "demo_mlm", [mlm_task_name(lang) for lang in LANGUAGES],
-    default_rate=preprocessors.smoothed_rate)
+    "demo_mlm", list(_MLM_LANGUAGES),
+    default_rate=preprocessors.smoothed_rate_per_language(
+        _MLM_LANGUAGES, sizes=mlm_train_bytes))
 for _task in _CLASSIFICATION:
   seqio.MixtureRegistry.add(
       f"demo_{_task}", [cls_train_task_name(task=_task)] +

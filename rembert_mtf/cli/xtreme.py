@@ -1,14 +1,19 @@
-"""`rembert-mtf xtreme`: the zero-shot protocol on a pre-trained model.
+"""`rembert-mtf xtreme`: the XTREME protocol on a pre-trained model.
 
   rembert-mtf xtreme --model_dir=PRETRAINED [--tasks=xnli,pawsx,...]
+      [--setting=zero-shot|translate-train|translate-train-all]
       [--protocol=xtreme|rembert] [--seeds=0,1,2] [--select_on=en|average]
+      [--select_checkpoint=best_dev|last] [--eval_every_steps=N]
       [--learning_rates=...] [--batch_size=N] [--epochs=E]
       [--max_train_steps=N] [--output_dir=DIR] [gin and mesh flags]
 
 Fine-tunes from PRETRAINED's latest checkpoint with its operative config
 (then --gin_file / --gin_param on top), writes every run and the tables
-under --output_dir (default PRETRAINED/xtreme) and prints results.md. The
-protocol itself is rembert_mtf.evaluation.xtreme (see its docstring).
+under --output_dir (default PRETRAINED/xtreme for zero-shot,
+PRETRAINED/xtreme-<setting> otherwise, so settings never mix) and prints
+results.md. The protocol itself is rembert_mtf.evaluation.xtreme (see its
+docstring); --setting and --tasks are checked against each other before
+anything runs (translate-train data exist for xnli and pawsx only).
 """
 
 import argparse
@@ -65,11 +70,19 @@ def add_arguments(parser, command="xtreme"):
   parser.add_argument("--model_dir", required=True,
                       help="pre-trained model (its latest checkpoint and "
                       "operative_config.gin)")
-  parser.add_argument("--tasks", type=_task_list,
-                      default=benchmarks.XTREME_TASKS,
+  translated = benchmarks.default_tasks(benchmarks.TRANSLATE_TRAIN)
+  parser.add_argument("--tasks", type=_task_list, default=None,
                       help="comma-separated, of: "
                       f"{','.join(benchmarks.BENCHMARKS)} (default: "
-                      f"{','.join(benchmarks.XTREME_TASKS)})")
+                      f"{','.join(benchmarks.XTREME_TASKS)}; with a "
+                      "translate-train setting those that have its data: "
+                      f"{','.join(translated)})")
+  parser.add_argument("--setting", default=benchmarks.ZERO_SHOT,
+                      choices=benchmarks.SETTINGS,
+                      help="zero-shot: fine-tune on English; "
+                      "translate-train: a model per language on its "
+                      "translated training set; translate-train-all: one "
+                      "model on English and every translation")
   parser.add_argument("--protocol", default="xtreme",
                       choices=benchmarks.PROTOCOLS,
                       help="xtreme: Table 10 sweeps, batch 32; rembert: "
@@ -81,6 +94,15 @@ def add_arguments(parser, command="xtreme"):
   parser.add_argument("--select_on", default="en",
                       choices=benchmarks.SELECT_ON,
                       help="dev score the learning rate is selected on")
+  parser.add_argument("--select_checkpoint", default="best_dev",
+                      choices=benchmarks.SELECT_CHECKPOINT,
+                      help="best_dev: each run keeps its checkpoint with the "
+                      "best English dev score (XTREME's rule); last: the "
+                      "final one")
+  parser.add_argument("--eval_every_steps", type=flags.positive_int,
+                      default=None,
+                      help="steps between English dev evaluations with "
+                      "best_dev (default: a fifth of each run)")
   parser.add_argument("--learning_rates", type=_rate_list, default=None,
                       help="comma-separated; overrides the protocol's sweep")
   parser.add_argument("--batch_size", type=flags.positive_int, default=None,
@@ -101,7 +123,8 @@ def add_arguments(parser, command="xtreme"):
                       default=benchmarks.DEFAULT_QA_MAX_SEQ_LENGTH,
                       help="QA window length")
   parser.add_argument("--output_dir", default=None,
-                      help="default <model_dir>/xtreme")
+                      help="default <model_dir>/xtreme (zero-shot) or "
+                      "<model_dir>/xtreme-<setting>")
   parser.add_argument("--num_devices", type=flags.positive_int, default=None,
                       help="virtual CPU devices (default trainer.num_devices)")
   parser.set_defaults(tpu=None)  # train.load_run reads it
@@ -127,20 +150,26 @@ def main(args):
   from rembert_mtf.evaluation.xtreme import backend  # pylint: disable=g-import-not-at-top
   from rembert_mtf.evaluation.xtreme import runner  # pylint: disable=g-import-not-at-top
   from rembert_mtf.evaluation.xtreme import tables  # pylint: disable=g-import-not-at-top
+  tasks = args.tasks or benchmarks.default_tasks(args.setting)
+  # Before the checkpoint and gin are read: a wrong pair fails at once.
+  benchmarks.check_setting(args.setting, tasks)
   run, init_checkpoint = base_run(args)
-  output_dir = args.output_dir or os.path.join(args.model_dir, "xtreme")
+  output_dir = args.output_dir or os.path.join(
+      args.model_dir, benchmarks.default_output_folder(args.setting))
   trainer_backend = backend.TrainerBackend(
       output_dir, run, init_checkpoint, protocol=args.protocol,
       batch_size=args.batch_size, epochs=args.epochs,
       max_train_steps=args.max_train_steps,
       warmup_fraction=args.warmup_fraction,
       max_seq_length=args.max_seq_length,
-      qa_max_seq_length=args.qa_max_seq_length)
+      qa_max_seq_length=args.qa_max_seq_length,
+      select_checkpoint=args.select_checkpoint,
+      eval_every_steps=args.eval_every_steps)
   summary = runner.run_xtreme(
-      output_dir, args.tasks, trainer_backend.finetune,
+      output_dir, tasks, trainer_backend.finetune,
       trainer_backend.predict, protocol=args.protocol, seeds=args.seeds,
       select_on=args.select_on, learning_rates=args.learning_rates,
-      settings=trainer_backend.settings())
+      settings=trainer_backend.settings(), setting=args.setting)
   print(tables.markdown_table(summary))
   print(f"\nwrote {os.path.join(output_dir, 'results.md')}, results.csv and "
         "summary.json")

@@ -54,6 +54,9 @@ PADDED_FEATURES = {
     # Per-token features: follow input_ids.
     "input_ids": PadSpec("input_ids", VOCAB_PAD),
     "token_type_ids": PadSpec("input_ids", 0),
+    # Packed pre-training with attention within documents: 1, 2, ... per
+    # document (seqio's convention), 0 on padding.
+    "segment_ids": PadSpec("input_ids", 0),
     "labels": PadSpec("input_ids", -1),  # token classification; -1: ignored
     # Extractive QA: context character span of each token (-1: not context)
     # and whether this window gives the token its most context.

@@ -38,20 +38,18 @@ def task_probabilities(provider, alpha=None):
   Args:
     provider: a seqio.Mixture or seqio.Task.
     alpha: None to use the mixture's own rates (for the pre-training
-      mixtures, n_l ** smoothed_rate.alpha); a number to smooth the example
-      counts with it instead (p_l proportional to n_l ** alpha).
+      mixtures, p_l proportional to n_l ** smoothed_rate.alpha, n_l pooled
+      per language); a number to smooth with it instead (the same pooling;
+      a task whose rate is not a smoothed one is its own language).
   Returns:
     dict task name -> probability, summing to 1.
+  Raises:
+    preprocessors.MissingSizeError: one line naming the tasks without a size
+      and the fix (prepare the tfds data, or bind `smoothed_rate.sizes`).
   """
   if not registry.is_mixture(provider):
     return {provider.name: 1.0}
-  if alpha is None:
-    rates = {task.name: provider.get_rate(task) for task in provider.tasks}
-    total = sum(rates.values())
-    return {name: rate / total for name, rate in rates.items()}
-  return preprocessors.smoothed_probabilities(
-      {task.name: preprocessors.example_count(task)
-       for task in provider.tasks}, alpha)
+  return preprocessors.mixture_probabilities(provider, alpha)
 
 
 def sentence_quotas(probabilities, num_sentences):

@@ -227,13 +227,19 @@ def mlqa_em_f1(targets, predictions, lang):
   return {"em": float(scores["em"]), "f1": float(scores["f1"])}
 
 
-# XTREME's task groups. The RemBERT paper's "Avg" (75.4 for RemBERT) is the
-# mean of the three group means; the flat mean over its 7 tasks is 74.4.
+# The two averages the RemBERT paper prints, under names that say which:
+#   xtreme_group_avg    Table 16's "Avg" (75.4 for RemBERT): the mean of
+#                       XTREME's three task-group means below (the flat
+#                       mean of its 7 tasks would be 74.4).
+#   paper_ablation_avg  the ablation tables' "Avg" (62.3 for the coupled
+#                       baseline): the flat mean of the six ABLATION_TASKS
+#                       (no POS in those tables), QA as (EM + F1) / 2.
 XTREME_TASK_GROUPS = {
     "classification": ("xnli", "pawsx"),
     "structured_prediction": ("udpos", "panx"),
     "qa": ("xquad", "mlqa", "tydiqa"),
 }
+ABLATION_TASKS = ("xnli", "panx", "pawsx", "xquad", "mlqa", "tydiqa")
 _TASK_ALIASES = {"pos": "udpos", "ner": "panx", "wikiann": "panx",
                  "tydi": "tydiqa", "tydiqagoldp": "tydiqa"}
 # Which metric is a non-QA task's score, in order of preference.
@@ -268,13 +274,11 @@ def language_score(scores):
 
 
 def xtreme_summary(scores, groups=None):
-  """XTREME per-task scores, group means and the averages the papers report.
+  """Per-task scores, XTREME's group means and the paper's two averages.
 
   Per task: the mean over languages of each language's score, QA tasks as
   (EM + F1) / 2 (equal to XTREME's (mean EM + mean F1) / 2). Per group: the
-  mean over its tasks present. "avg": the mean over groups present, which is
-  how the RemBERT paper's Avg column is computed; "avg_over_tasks": the flat
-  mean over tasks (XTREME evaluate.py's all-task score).
+  mean over its tasks present.
 
   Args:
     scores: {task: {language: {metric: value}}}; task names as XTREME or the
@@ -282,8 +286,15 @@ def xtreme_summary(scores, groups=None):
       "TyDi").
     groups: {group: task names}; defaults to XTREME_TASK_GROUPS.
   Returns:
-    {"tasks": {task: score}, "groups": {group: score}, "avg": float,
-     "avg_over_tasks": float}, tasks keyed by canonical name.
+    {"tasks": {task: score}, "groups": {group: score},
+     "xtreme_group_avg": the mean of the group means present (Table 16's
+       Avg when all seven tasks are there),
+     "xtreme_group_missing": grouped tasks absent (sorted),
+     "paper_ablation_avg": the flat mean of the ABLATION_TASKS present
+       (the ablation tables' Avg when all six are there), or None if none
+       is,
+     "paper_ablation_missing": ABLATION_TASKS absent}; tasks keyed by
+    canonical name.
   Raises:
     ValueError: a task in no group, or a task without languages.
   """
@@ -303,6 +314,11 @@ def xtreme_summary(scores, groups=None):
     members = [s for t, s in tasks.items() if task_group[t] == group]
     if members:
       group_scores[group] = statistics.fmean(members)
-  return {"tasks": tasks, "groups": group_scores,
-          "avg": statistics.fmean(group_scores.values()),
-          "avg_over_tasks": statistics.fmean(tasks.values())}
+  ablation = [tasks[t] for t in ABLATION_TASKS if t in tasks]
+  return {
+      "tasks": tasks, "groups": group_scores,
+      "xtreme_group_avg": statistics.fmean(group_scores.values()),
+      "xtreme_group_missing": sorted(set(task_group) - set(tasks)),
+      "paper_ablation_avg": statistics.fmean(ablation) if ablation else None,
+      "paper_ablation_missing": [t for t in ABLATION_TASKS
+                                 if t not in tasks]}

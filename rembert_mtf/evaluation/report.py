@@ -15,7 +15,8 @@ and writes to DIR/report/
                           single other run (e.g. finetune/<mixture>);
   results_<task>.png      per-language test score (mean over seeds, error
                           bar: standard deviation) of each XTREME task;
-  results_overview.png    per-task averages and the XTREME average;
+  results_overview.png    per-task averages, the XTREME group average
+                          (Table 16's) and the paper's ablation average;
 and returns the results table (results.md of the runner) for the command
 to print.
 
@@ -205,15 +206,19 @@ def task_bars(task: str, result: Mapping):
 
 
 def overview_bars(summary: Mapping):
-  """Per-task averages plus the XTREME average when there is one."""
+  """Per-task averages plus the paper's two averages when there are any."""
   labels = list(summary["tasks"])
   stats = [summary["tasks"][t]["average"] for t in labels]
-  if summary.get("xtreme"):
-    labels.append("XTREME avg")
-    stats.append(summary["xtreme"]["avg"])
+  # Names as results.md's (tables.AVERAGE_LABELS), short enough for a bar.
+  for key, label in (("xtreme_group_avg", "XTREME group avg"),
+                     ("paper_ablation_avg", "paper ablation avg")):
+    if key in (summary.get("averages") or {}):
+      labels.append(label)
+      stats.append(summary["averages"][key])
+  setting = summary.get("setting") or "zero-shot"
   return plot_bars(labels, [s["mean"] for s in stats],
-                   [s["std"] for s in stats], "Zero-shot results by task",
-                   "score")
+                   [s["std"] for s in stats],
+                   f"{setting.capitalize()} results by task", "score")
 
 
 # ---------------------------------------------------------------- report ----

@@ -25,7 +25,8 @@ would report. For QA it can also write the official-format predictions JSON
 {question id: answer text} that the SQuAD / MLQA scripts read.
 
 `evaluate_mixture` does this for every evaluation task (`*_eval_<lang>`) of
-a benchmark mixture that has the requested split, keyed by language.
+a benchmark mixture that has the requested split, keyed by language (or
+for one task named instead of a mixture).
 """
 
 import os
@@ -150,10 +151,16 @@ def evaluate_task(task_name: str, predictions: Iterable[Mapping[str, Any]],
 
 
 def eval_task_names(mixture_name: str, split: str):
-  """The mixture's evaluation tasks (names with "_eval_") having `split`."""
-  mixture = registry.get_task_or_mixture(mixture_name)
-  tasks = getattr(mixture, "tasks", [mixture])
-  return [t.name for t in tasks
+  """The evaluation tasks of a mixture, or a task itself, having `split`.
+
+  A mixture's evaluation tasks are its names with "_eval_" (its training
+  task is not one); a task named directly is scored whatever its name
+  (e.g. squad_train_en's validation split, SQuAD's English dev set).
+  """
+  provider = registry.get_task_or_mixture(mixture_name)
+  if not registry.is_mixture(provider):
+    return [provider.name] if split in provider.splits else []
+  return [t.name for t in provider.tasks
           if EVAL_MARKER in t.name and split in t.splits]
 
 
@@ -164,7 +171,8 @@ def evaluate_mixture(mixture_name: str,
   """Scores every evaluation task of a benchmark mixture on one split.
 
   Args:
-    mixture_name: e.g. "xnli", "ner", "xquad".
+    mixture_name: e.g. "xnli", "ner", "xquad"; or one task, e.g.
+      "xnli_eval_en" or "squad_train_en" (keyed by its language).
     predict_fn: (task_name, split) -> iterable of trainer.predict dicts.
     split: e.g. "validation" or "test"; tasks without it are skipped (e.g.
       the POS languages that have no dev set).

@@ -21,6 +21,30 @@ mtf = compat.mtf
 tf = compat.tf
 
 ENCODER_FEATURES = ("input_ids", "token_type_ids", "input_mask")
+# Read when the input has them: packed documents' ids (attention within).
+OPTIONAL_ENCODER_FEATURES = ("segment_ids",)
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadOutput:
+  """What a head builds: the loss, what predict returns, training metrics.
+
+  Attributes:
+    loss: mtf scalar.
+    predictions: {name: mtf tensor with a batch dim}, exported by predict.
+    metrics: {name: mtf scalar}, logged during training.
+    logits: the head's last layer before any masking: [batch,
+      mlm_predictions, vocab] (mlm), [batch, classes], [batch, length,
+      classes] (token) or [batch, length, span_ends] (span).
+  """
+  loss: object
+  predictions: dict
+  metrics: dict
+  logits: object
+
+  def __iter__(self):
+    # (loss, predictions, metrics), as the trainer and planner unpack it.
+    return iter((self.loss, self.predictions, self.metrics))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,7 +56,7 @@ class Head:
     features: its extra features, {name: per-example dim name or None for a
       scalar}.
     build: (features, sequence_output, bias, config, num_classes,
-      is_training) -> (loss, predictions, metrics).
+      is_training) -> HeadOutput.
     variable_prefix: the scope of the variables only this head creates.
   """
   name: str
@@ -50,7 +74,7 @@ def _mlm(features, sequence_output, bias, config, unused_num_classes,
       logits, features["masked_lm_ids"], features["masked_lm_weights"], config)
   vocab = logits.shape.get_dim_by_name(modeling.VOCAB)
   predictions = {"masked_lm_predictions": mtf.argmax(logits, vocab)}
-  return loss, predictions, {"mlm_accuracy": accuracy}
+  return HeadOutput(loss, predictions, {"mlm_accuracy": accuracy}, logits)
 
 
 def _accuracy(logits, labels, classes, weights):
@@ -69,8 +93,8 @@ def _classification(features, sequence_output, unused_bias, config,
   valid = mtf.cast(mtf.greater_equal(labels, 0), tf.float32)
   predictions = {"predicted_label": mtf.argmax(logits, classes),
                  "logits": mtf.cast(logits, tf.float32)}
-  return loss, predictions, {"accuracy": _accuracy(logits, labels, classes,
-                                                   valid)}
+  return HeadOutput(loss, predictions, {
+      "accuracy": _accuracy(logits, labels, classes, valid)}, logits)
 
 
 def _token(features, sequence_output, unused_bias, config, num_classes,
@@ -82,13 +106,14 @@ def _token(features, sequence_output, unused_bias, config, num_classes,
   loss = modeling.masked_cross_entropy(logits, labels, classes)
   valid = mtf.cast(mtf.greater_equal(labels, 0), tf.float32)
   predictions = {"predicted_labels": mtf.argmax(logits, classes)}
-  return loss, predictions, {"token_accuracy": _accuracy(logits, labels,
-                                                         classes, valid)}
+  return HeadOutput(loss, predictions, {
+      "token_accuracy": _accuracy(logits, labels, classes, valid)}, logits)
 
 
 def _span(features, sequence_output, unused_bias, config, unused_num_classes,
           unused_is_training):
   start, end = modeling.span_logits(sequence_output, config)
+  logits = mtf.stack([start, end], modeling.SPAN_ENDS, axis=-1)
   length = start.shape.get_dim_by_name(modeling.LENGTH)
   # Padding can never be an answer.
   padding = (1.0 - mtf.cast(features["input_mask"], start.dtype)) * -1e4
@@ -99,9 +124,9 @@ def _span(features, sequence_output, unused_bias, config, unused_num_classes,
   predictions = {"start_logits": mtf.cast(start, tf.float32),
                  "end_logits": mtf.cast(end, tf.float32)}
   ones = mtf.ones(start.mesh, features["start_position"].shape)
-  return loss, predictions, {
+  return HeadOutput(loss, predictions, {
       "start_accuracy": _accuracy(start, features["start_position"], length,
-                                  ones)}
+                                  ones)}, logits)
 
 
 HEADS = {head.name: head for head in (

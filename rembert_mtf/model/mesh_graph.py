@@ -1,11 +1,12 @@
 """One forward (and backward) pass of the model lowered on a mesh, in a session.
 
-The training loop (trainer.py) runs the model through an Estimator; this
+The training loop (training/) runs the model through an Estimator; this
 module is the small, synchronous counterpart used to inspect a model: read
 hidden states, pooled outputs, the logits and loss of any head (MLM or a
 task head, built by model/heads.py as the trainer builds it) and gradients
-on a chosen mesh, and get or set the weights by their variable names. Parity tests, parameter
-accounting, checkpoint import/export and `embed` build on it.
+on a chosen mesh, and get or set the weights by their variable names.
+Parity tests, parameter accounting, checkpoint import/export and `embed`
+build on it.
 """
 
 import dataclasses
@@ -64,34 +65,12 @@ def build_model(features, config, is_training, mlm=True, head=None,
     outputs["pooled_output"] = modeling.pooled_output(sequence_output, config)
     return outputs
   head = heads.HEADS[head]
-  graph = sequence_output.mesh.graph
-  first = len(graph.operations)
-  loss, predictions, metrics = head.build(features, sequence_output, bias,
-                                          config, num_classes, is_training)
-  outputs.update(predictions, **metrics, loss=loss)
-  logits = _head_logits(graph.operations[first:], head)
+  built = head.build(features, sequence_output, bias, config, num_classes,
+                     is_training)
+  outputs.update(built.predictions, **built.metrics, loss=built.loss)
   outputs["mlm_logits" if head.name == "mlm" else "logits"] = mtf.cast(
-      logits, tf.float32)
+      built.logits, tf.float32)
   return outputs
-
-
-def _head_logits(new_operations, head):
-  """The output of the head's last layer, found among the ops it created.
-
-  Head.build returns predictions, not always logits (the token head's are
-  argmaxes); the logits are the output of the last op in the head's
-  variable scope (the dense layer's bias add): the loss and predictions
-  are computed outside that scope.
-  """
-  own = [op for op in new_operations
-         if op.name.startswith(head.variable_prefix)]
-  logits = own[-1].outputs[0]
-  expected = {"mlm": modeling.VOCAB, "span": modeling.SPAN_ENDS}.get(
-      head.name, modeling.CLASSES)
-  if expected not in logits.shape.dimension_names:
-    raise ValueError(f"{own[-1].name} is not the {head.name} head's logits "
-                     f"layer ({logits.shape}).")
-  return logits
 
 
 class MeshGraph:
@@ -161,7 +140,8 @@ class MeshGraph:
                           mlm=False, num_classes=self._num_classes)
     variables = mtf_graph.trainable_variables
     if with_gradients:
-      grads = mtf.gradients([outputs["loss"]], [v.outputs[0] for v in variables])
+      grads = mtf.gradients([outputs["loss"]],
+                            [v.outputs[0] for v in variables])
       outputs.update({"grad/" + v.name: g for v, g in zip(variables, grads)})
     if trainable:
       global_step = tf.train.get_or_create_global_step()
@@ -213,13 +193,15 @@ class MeshGraph:
     """Assigns {variable name: numpy array}; names must exist, shapes match."""
     unknown = sorted(set(weights) - set(self._masters))
     if unknown:
-      raise errors.MissingKeyError(f"no variable named {unknown[0]} in this model "
-                                   f"({len(unknown)} unknown names).")
+      raise errors.MissingKeyError(
+          f"no variable named {unknown[0]} in this model "
+          f"({len(unknown)} unknown names).")
     feed = {}
     for name, value in weights.items():
       if tuple(value.shape) != self.variable_shapes[name]:
-        raise errors.UserError(f"variable {name} has shape "
-                               f"{self.variable_shapes[name]}, got {value.shape}.")
+        raise errors.UserError(
+            f"variable {name} has shape {self.variable_shapes[name]}, got "
+            f"{value.shape}.")
       feed[self._placeholders_for_load[name]] = value
     self.session.run([self._loads[name] for name in weights], feed)
     self.session.run(self._to_slices)

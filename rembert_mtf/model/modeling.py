@@ -262,10 +262,25 @@ def embed_inputs(input_ids, token_type_ids, config, is_training):
 # ----------------------------------------------------------------------------
 
 
-def attention_bias(input_mask, dtype):
-  """Additive bias [batch, memory_length]: 0 on tokens, -1e9 on padding."""
+def attention_bias(input_mask, dtype, segment_ids=None):
+  """Additive attention bias: 0 where a query may attend, -1e9 elsewhere.
+
+  Args:
+    input_mask: [batch, length], 1 on tokens, 0 on padding.
+    dtype: the activations' dtype.
+    segment_ids: optional [batch, length] ids of the packed documents
+      (pack_documents with attention "within"): a token attends only to its
+      own document.
+  Returns:
+    [batch, memory_length] without segment_ids, else [batch, length,
+    memory_length].
+  """
   memory_mask = mtf.rename_dimension(input_mask, LENGTH, MEMORY_LENGTH)
-  return (1.0 - mtf.cast(memory_mask, dtype)) * -1e9
+  allowed = mtf.cast(memory_mask, dtype)
+  if segment_ids is not None:
+    memory_segments = mtf.rename_dimension(segment_ids, LENGTH, MEMORY_LENGTH)
+    allowed *= mtf.cast(mtf.equal(segment_ids, memory_segments), dtype)
+  return (1.0 - allowed) * -1e9
 
 
 def self_attention(x, bias, config, is_training):
@@ -307,7 +322,8 @@ def encode(features, config, is_training):
 
   Args:
     features: dict of int32 mtf.Tensors [batch, length]: input_ids,
-      token_type_ids, input_mask (1 on tokens, 0 on padding).
+      token_type_ids, input_mask (1 on tokens, 0 on padding), and optionally
+      segment_ids (packed documents attend only within themselves).
     config: RemBertConfig.
     is_training: enables dropout.
   Returns:
@@ -316,7 +332,8 @@ def encode(features, config, is_training):
   with tf.variable_scope("bert"):
     x = embed_inputs(features["input_ids"], features["token_type_ids"], config,
                      is_training)
-    bias = attention_bias(features["input_mask"], x.dtype)
+    bias = attention_bias(features["input_mask"], x.dtype,
+                          features.get("segment_ids"))
     with tf.variable_scope("encoder"):
       for i in range(config.num_layers):
         x = transformer_layer(x, bias, config, is_training, f"layer_{i}")

@@ -28,7 +28,8 @@ ModeKeys = model_fn_lib.ModeKeys
 def mtf_features(features, head, mesh, trainer_config):
   """The tf features the model reads, as mtf tensors with named dims."""
   batch, length = features["input_ids"].shape.as_list()
-  names = heads.ENCODER_FEATURES + tuple(head.features)
+  names = heads.ENCODER_FEATURES + tuple(head.features) + tuple(
+      n for n in heads.OPTIONAL_ENCODER_FEATURES if n in features)
   out = {}
   for name in names:
     dims = heads.feature_dims(name, head, batch, length,

@@ -58,6 +58,13 @@ def unmask(ex):
   return ids
 
 
+def _chunking_preprocessors():
+  """mlm_preprocessors with BERT's per-document chunking instead of packing."""
+  steps = preprocessors.mlm_preprocessors()
+  index = steps.index(preprocessors.pack_documents)
+  return steps[:index] + [preprocessors.chunk_document] + steps[index + 1:]
+
+
 def test_long_document_is_split_into_cls_sep_sequences(vocab, specials,
                                                        output_features):
   long_doc = " ".join(["kalo mi ne su ta ri po"] * 30)
@@ -65,7 +72,7 @@ def test_long_document_is_split_into_cls_sep_sequences(vocab, specials,
   expected = [vocab.encode(long_doc), vocab.encode(short_doc)]
   length = 32
   out = run(text_ds([long_doc, short_doc]),
-            preprocessors.mlm_preprocessors(), output_features,
+            _chunking_preprocessors(), output_features,
             {"input_ids": length, "masked_lm_positions": 4}, seed=1)
   assert len(out) == math.ceil(len(expected[0]) / (length - 2)) + 1
   for ex in out:
@@ -79,6 +86,64 @@ def test_long_document_is_split_into_cls_sep_sequences(vocab, specials,
   assert sum(contents[:-1], []) == expected[0]
   assert contents[-1] == expected[1]
   assert all(len(c) == length - 2 for c in contents[:-2])
+
+
+def _packed(docs, output_features, length, attention="cross", seed=0):
+  steps = [functools.partial(preprocessors.pack_documents,
+                             attention=attention), preprocessors.mask_tokens]
+  return run(id_docs(docs), steps, output_features, {"input_ids": length},
+             seed=seed)
+
+
+@pytest.mark.parametrize("attention", ["cross", "within"])
+def test_packing_fills_sequences_from_consecutive_documents(
+    specials, output_features, attention):
+  rng = np.random.RandomState(0)
+  docs = [rng.randint(10, 200, size=n) for n in (5, 70, 1, 33, 140, 9, 2)]
+  length = 32
+  out = _packed(docs, output_features, length, attention)
+  # Every sequence but the task's last is exactly L long: no padding.
+  assert [len(ex["input_ids"]) for ex in out[:-1]] == [length] * (len(out) - 1)
+  assert 0 < len(out[-1]["input_ids"]) <= length
+  # [CLS] then the stream doc_1 [SEP] doc_2 [SEP] ..., nothing lost.
+  stream = sum((d.tolist() + [specials.sep] for d in docs), [])
+  assert all(unmask(ex)[0] == specials.cls for ex in out)
+  assert sum((unmask(ex)[1:].tolist() for ex in out), []) == stream
+  for ex in out:  # [CLS] and [SEP] are never masked
+    assert not np.isin(ex["masked_lm_ids"], [specials.cls,
+                                             specials.sep]).any()
+  if attention == "cross":
+    assert all("segment_ids" not in ex for ex in out)
+    return
+  for ex in out:
+    ids, segments = unmask(ex), ex["segment_ids"]
+    assert segments.shape == ids.shape and segments[0] == 1
+    # A new segment starts right after each [SEP], and only there.
+    starts = np.flatnonzero(np.diff(segments)) + 1
+    assert (np.diff(segments) >= 0).all()
+    assert (ids[starts - 1] == specials.sep).all()
+    after_sep = np.flatnonzero(ids[:-1] == specials.sep) + 1
+    assert sorted(starts) == sorted(after_sep)
+
+
+def test_packing_share_of_real_tokens(output_features):
+  """Short documents: chunking pads most of each sequence, packing none."""
+  rng = np.random.RandomState(1)
+  docs = [rng.randint(10, 200, size=rng.randint(20, 120)) for _ in range(200)]
+  length = 128
+  packed = _packed(docs, output_features, length)
+  chunked = run(id_docs(docs), [preprocessors.chunk_document,
+                                preprocessors.mask_tokens],
+                output_features, {"input_ids": length}, seed=0)
+  def share(out):  # real tokens over padded slots
+    return sum(len(ex["input_ids"]) for ex in out) / (len(out) * length)
+  assert share(packed) > 0.99
+  assert share(chunked) < 0.65
+
+
+def test_packing_attention_mode_is_checked(output_features):
+  with pytest.raises(ValueError, match="pack_documents.attention must be"):
+    _packed([[10, 11]], output_features, 16, attention="both")
 
 
 def test_blank_documents_are_skipped(output_features):
@@ -122,7 +187,7 @@ def test_masking_is_deterministic_per_seed(output_features):
 
 def test_prediction_cap_follows_sequence_length(output_features):
   docs = [list(range(10, 250))] * 3
-  steps = [preprocessors.pack_document, preprocessors.mask_tokens]
+  steps = [preprocessors.chunk_document, preprocessors.mask_tokens]
   out = run(id_docs(docs), steps, output_features,
             {"input_ids": 128, "masked_lm_positions": 5}, seed=0)
   assert {len(ex["masked_lm_positions"]) for ex in out} == {5}
@@ -143,7 +208,7 @@ def test_masking_statistics(vocab, specials, output_features):
     doc[rng.rand(len(doc)) < 0.03] = specials.unk  # never to be selected
     docs.append(doc)
   out = run(id_docs(docs),
-            [preprocessors.pack_document, preprocessors.mask_tokens],
+            [preprocessors.chunk_document, preprocessors.mask_tokens],
             output_features, {"input_ids": 128}, seed=3)
 
   selected = candidates = masked = kept = randomised = 0
@@ -185,7 +250,7 @@ def test_random_replacement_covers_exactly_the_non_special_ids():
 def test_mask_rate_is_a_parameter(output_features):
   docs = [list(range(10, 250))] * 4
   out = run(id_docs(docs),
-            [preprocessors.pack_document,
+            [preprocessors.chunk_document,
              functools.partial(preprocessors.mask_tokens, mask_rate=0.3,
                                max_predictions_per_seq=100)],
             output_features, {"input_ids": 128}, seed=0)

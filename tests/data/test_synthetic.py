@@ -436,11 +436,16 @@ def test_demo_tasks_and_mixtures_are_registered():
 
 
 def test_demo_mlm_mixture_is_smoothed_with_alpha_half():
+  """Rate n_l ** 0.5, n_l the UTF-8 bytes the language's source yields."""
   mixture = seqio.get_mixture_or_task("demo_mlm")
   rates = {t.name: mixture.get_rate(t) for t in mixture.tasks}
   for code in LANGS:
-    assert rates[f"demo_mlm_{code}"] == pytest.approx(
-        demo.DOCUMENTS[code]["train"] ** 0.5)
+    task = seqio.get_mixture_or_task(f"demo_mlm_{code}")
+    texts = [ex["text"] for ex in task.source.get_dataset(
+        "train", shuffle=False).as_numpy_iterator()]
+    assert len(texts) == demo.DOCUMENTS[code]["train"]
+    assert rates[task.name] == pytest.approx(
+        sum(len(text) for text in texts) ** 0.5)
 
 
 def test_importing_demo_tasks_needs_no_sentencepiece_file():
@@ -498,8 +503,9 @@ def test_demo_mlm_task_masks_the_documents(gin_demo_vocab):
     assert np.mean(ids[ex["masked_lm_positions"]] != ex["masked_lm_ids"]) > 0
     ids[ex["masked_lm_positions"]] = ex["masked_lm_ids"]
     assert len(ids) <= 128
-    unmasked.extend(ids[1:-1].tolist())
-  # Unmasked, the examples are the documents' pieces, in order (a long
-  # document is cut into several examples).
-  expected = [i for d in documents for i in gin_demo_vocab.encode(d)]
+    unmasked.extend(ids[1:].tolist())
+  # Unmasked, the examples are the documents' pieces, in order, each
+  # document followed by [SEP] (packed: preprocessors.pack_documents).
+  sep = vocabulary.special_tokens(gin_demo_vocab).sep
+  expected = [i for d in documents for i in gin_demo_vocab.encode(d) + [sep]]
   assert unmasked == expected[:len(unmasked)]

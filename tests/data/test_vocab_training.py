@@ -87,10 +87,9 @@ def test_sampling_follows_mixture_rates(mixture_name):
   assert all(line.strip() == line and line for line in sampled["vt_latin"])
 
 
-def test_alpha_smooths_example_counts(mixture_name):
+def test_alpha_smooths_the_bound_sizes(mixture_name):
   saved = gin.config_str()
-  gin.bind_parameter("example_count.fallback_counts",
-                     {"vt_latin": 900, "vt_cjk": 100})
+  gin.bind_parameter("smoothed_rate.sizes", {"vt_latin": 900, "vt_cjk": 100})
   try:
     probs = vocab_training.task_probabilities(
         seqio.get_mixture_or_task(mixture_name), alpha=0.5)
@@ -98,6 +97,17 @@ def test_alpha_smooths_example_counts(mixture_name):
     gin.clear_config()
     gin.parse_config(saved)
   assert probs == pytest.approx({"vt_latin": 0.75, "vt_cjk": 0.25})
+
+
+def test_alpha_without_sizes_names_the_tasks_and_the_binding(mixture_name):
+  # In-memory sources have no byte count: no silent uniform fall-back.
+  with pytest.raises(preprocessors.MissingSizeError) as e:
+    vocab_training.task_probabilities(
+        seqio.get_mixture_or_task(mixture_name), alpha=0.5)
+  assert str(e.value) == (
+      "no size for vt_cjk, vt_latin (all 2 tasks of mixture vt_mixture): its "
+      "FunctionDataSource has no byte count (likewise for the others); bind "
+      "`smoothed_rate.sizes = {'vt_cjk': <bytes>, ...}` (gin)")
 
 
 def test_quotas_sum_exactly():
@@ -153,13 +163,29 @@ def test_out_of_range_flags_are_usage_errors(flag, capsys):
   assert flag.split("=")[0] in capsys.readouterr().err
 
 
+def test_wiki_104_without_sizes_is_refused_before_sampling(tmp_path):
+  importlib.import_module("rembert_mtf.tasks.pretraining")  # registers
+  with pytest.raises(preprocessors.MissingSizeError,
+                     match=r"^no size for wiki_af, wiki_an, wiki_ar and 100 "
+                     r"more \(all 103 tasks of mixture wiki_104\)"):
+    vocab_training.train_vocabulary("wiki_104", 30, str(tmp_path / "wiki"),
+                                    num_sentences=100)
+  assert not os.listdir(tmp_path)
+
+
 @pytest.mark.slow
 def test_wiki_104_on_mock_data(tmp_path):
-  importlib.import_module("rembert_mtf.tasks.pretraining")  # registers
-  with tfds.testing.mock_data(num_examples=20):
-    path = vocab_training.train_vocabulary(
-        "wiki_104", 30, str(tmp_path / "wiki"), num_sentences=2000,
-        trainer_options={"hard_vocab_limit": False})
+  pretraining = importlib.import_module("rembert_mtf.tasks.pretraining")
+  saved = gin.config_str()
+  # Mock data has no split info: the sizes are bound, as a user would.
+  gin.bind_parameter("smoothed_rate.sizes", {
+      name: 1000 * (i + 1) for i, name in enumerate(pretraining.WIKI_TASKS)})
+  try:
+    with tfds.testing.mock_data(num_examples=20):
+      path = vocab_training.train_vocabulary(
+          "wiki_104", 30, str(tmp_path / "wiki"), num_sentences=2000,
+          trainer_options={"hard_vocab_limit": False})
+  finally:
+    gin.clear_config()
+    gin.parse_config(saved)
   assert spm.SentencePieceProcessor(model_file=path).piece_to_id("[MASK]") == 4
-  assert preprocessors.example_count(
-      seqio.get_mixture_or_task("wiki_en")) > 0

@@ -132,7 +132,7 @@ def test_report_writes_nontrivial_pngs_and_prints_the_table(model_dir,
     assert pixels.std() > 0.01, name  # not a blank canvas
   printed = capsys.readouterr().out
   assert "| pawsx | 2e-05 | 65.0 ± 7.1 |" in printed
-  assert "**XTREME avg**" in printed
+  assert "**XTREME group avg (Table 16" in printed
 
 
 def test_summary_json_is_preferred_over_loose_results(model_dir):

@@ -5,26 +5,35 @@ Also: bfloat16 activations build and train (mtf's own Adam does not build).
 
 import dataclasses
 
-import gin
 import numpy as np
 import pytest
 
 from rembert_mtf import compat
 from rembert_mtf.model import mesh_graph
+from rembert_mtf.training import config as config_lib
 from rembert_mtf.training import optimizers
 from tests import model_testing
 
 mtf = compat.mtf
+# A learning rate that moves the weights within a few steps.
+FAST_SCHEDULE = config_lib.ScheduleConfig(peak_learning_rate=3e-3,
+                                          warmup_steps=3, total_steps=40)
 
 
 def _weights_after_steps(config, make_optimizer, steps=2, mesh=("", "")):
+  """Weights and losses after `steps` with make_optimizer(learning_rate).
+
+  The step is training.optimizers.update_ops (clipping, the schedule) with
+  the optimizer it builds replaced by make_optimizer's.
+  """
   features, batch_shape = model_testing.random_batch(config)
   original = optimizers.make_optimizer
-  optimizers.make_optimizer = make_optimizer
+  optimizers.make_optimizer = lambda lr, unused_config: make_optimizer(lr)
   try:
-    graph = mesh_graph.MeshGraph(config, batch_shape, *mesh,
-                                 num_devices=8 if mesh[0] else 1,
-                                 trainable=True)
+    graph = mesh_graph.MeshGraph(
+        config, batch_shape, *mesh, num_devices=8 if mesh[0] else 1,
+        update_fn=optimizers.step_update_fn(config_lib.OptimizerConfig(),
+                                            FAST_SCHEDULE))
   finally:
     optimizers.make_optimizer = original
   graph.set_weights(model_testing.random_weights(
@@ -35,17 +44,6 @@ def _weights_after_steps(config, make_optimizer, steps=2, mesh=("", "")):
   return weights, losses
 
 
-@pytest.fixture
-def fast_schedule():
-  """A learning rate that moves the weights within a few steps."""
-  gin.clear_config()
-  gin.parse_config(["learning_rate_schedule.peak_learning_rate = 3e-3",
-                    "learning_rate_schedule.warmup_steps = 3",
-                    "learning_rate_schedule.total_steps = 40"])
-  yield
-  gin.clear_config()
-
-
 def _mtf_adam(learning_rate, weight_decay_rate=0.01):
   return mtf.optimize.AdamWeightDecayOptimizer(
       learning_rate=learning_rate, weight_decay_rate=weight_decay_rate,
@@ -54,11 +52,15 @@ def _mtf_adam(learning_rate, weight_decay_rate=0.01):
       exclude_from_weight_decay=list(optimizers.NO_DECAY_PATTERNS))
 
 
-def test_float32_update_is_mesh_tensorflows(fast_schedule):  # pylint: disable=redefined-outer-name,unused-argument
+def _ours(**fields):
+  """make_optimizer(lr) building our optimizer with OptimizerConfig fields."""
+  make = optimizers.make_optimizer
+  return lambda lr: make(lr, config_lib.OptimizerConfig(**fields))
+
+
+def test_float32_update_is_mesh_tensorflows():
   config = model_testing.tiny_config()
-  unfused = optimizers.make_optimizer
-  ours, losses = _weights_after_steps(
-      config, lambda lr: unfused(lr, fused=False))
+  ours, losses = _weights_after_steps(config, _ours(fused=False))
   theirs, _ = _weights_after_steps(config, _mtf_adam)
   assert losses[1] < losses[0]
   assert sorted(ours) == sorted(theirs)
@@ -69,13 +71,11 @@ def test_float32_update_is_mesh_tensorflows(fast_schedule):  # pylint: disable=r
 
 @pytest.mark.parametrize("mesh", [("", ""), ("batch:2;model:4", (
     "batch:batch;vocab:model;heads:model;d_ff:model"))])
-def test_fused_update_is_mesh_tensorflows_within_rounding(fast_schedule, mesh):  # pylint: disable=redefined-outer-name,unused-argument
+def test_fused_update_is_mesh_tensorflows_within_rounding(mesh):
   config = model_testing.tiny_config()
   # A decay large enough that a decay error would exceed the tolerance.
-  make_fused = optimizers.make_optimizer
   fused, fused_losses = _weights_after_steps(
-      config, lambda lr: make_fused(lr, fused=True, weight_decay_rate=0.5),
-      mesh=mesh)
+      config, _ours(fused=True, weight_decay_rate=0.5), mesh=mesh)
   theirs, losses = _weights_after_steps(
       config, lambda lr: _mtf_adam(lr, weight_decay_rate=0.5), mesh=mesh)
   assert sorted(fused) == sorted(theirs)
@@ -89,10 +89,9 @@ def test_fused_update_is_mesh_tensorflows_within_rounding(fast_schedule, mesh): 
                                atol=2e-5, err_msg=name)
 
 
-def test_bfloat16_activations_train(fast_schedule):  # pylint: disable=redefined-outer-name,unused-argument
+def test_bfloat16_activations_train():
   config = dataclasses.replace(model_testing.tiny_config(),
                                activation_dtype="bfloat16")
-  weights, losses = _weights_after_steps(config, optimizers.make_optimizer,
-                                         steps=15)
+  weights, losses = _weights_after_steps(config, _ours(), steps=15)
   assert weights["bert/embeddings/word_embeddings"].dtype == np.float32
   assert losses[-1] < 0.5 * losses[0], losses

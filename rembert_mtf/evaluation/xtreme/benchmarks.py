@@ -4,6 +4,24 @@ Pure Python (no TensorFlow, seqio or numpy): `rembert_mtf.cli.xtreme` and
 `rembert_mtf.cli.report` take their flag choices and defaults from here
 when the parser is built.
 
+Settings (`--setting`, XTREME's names for where the training data come
+from):
+  zero-shot            one model per run, fine-tuned on English only,
+                       evaluated on every language (XTREME's protocol and
+                       the RemBERT paper's).
+  translate-train      one model per target language, fine-tuned on the
+                       English training set machine-translated into that
+                       language (English: the English training set itself)
+                       and evaluated on that language only.
+  translate-train-all  one model per run, fine-tuned on English plus every
+                       translated training set together, evaluated on
+                       every language (XTREME's "translate-train (multi-
+                       task)").
+Only XNLI and PAWS-X have translated training data in tasks/xtreme.py
+(`<name>_translate_train_<lang>` tasks and `<name>_translate_train`
+mixtures, from tfds xtreme_xnli and xtreme_pawsx); tasks/xtreme_qa.py has
+none, so QA, NER and POS run zero-shot only.
+
 Named `benchmarks`, not `protocol`: the runner and the backend take a
 `protocol` argument ("xtreme" or "rembert"), which would shadow it.
 """
@@ -35,6 +53,14 @@ class Benchmark:
     primary_metric: a language's score; None: (EM + F1) / 2 (QA). Explicit
       because POS reports both pos_f1 and word accuracy, and XTREME's POS
       score is the F1.
+    dev_task: the source-language dev task (its "validation" split) on
+      which each fine-tuning run keeps its best checkpoint; None: the run
+      keeps its last checkpoint (TyDiQA-GoldP, whose dev split is its test
+      set).
+    translate_train: "{}"-pattern of the translate-train training task of
+      a language (None: no translated training data).
+    translate_train_all: the mixture of the English and every translated
+      training task (its train split; None: none).
   """
   name: str
   mixture: str
@@ -46,30 +72,73 @@ class Benchmark:
   extra_dev_tasks: Mapping[str, str] = dataclasses.field(default_factory=dict)
   source_language: str = "en"
   primary_metric: Optional[str] = None
+  dev_task: Optional[str] = None
+  translate_train: Optional[str] = None
+  translate_train_all: Optional[str] = None
+
+  @property
+  def selection_metric(self) -> str:
+    """The metric the best checkpoint is kept by (QA: F1, as SQuAD's)."""
+    return self.primary_metric or "f1"
+
+  def train_task_for(self, setting: str, language: Optional[str] = None):
+    """The seqio training task (or mixture) of a setting.
+
+    Args:
+      setting: one of SETTINGS (check_setting has vetted it).
+      language: translate-train's target language.
+    Returns:
+      the name; translate-train's source language trains on train_task.
+    """
+    if setting == ZERO_SHOT or (setting == TRANSLATE_TRAIN and
+                                language == self.source_language):
+      return self.train_task
+    if setting == TRANSLATE_TRAIN:
+      return self.translate_train.format(language)
+    return self.translate_train_all
 
 
 BENCHMARKS = {b.name: b for b in (
     Benchmark("xnli", "xnli", "xnli_train_en", (1e-5, 2e-5, 3e-5),
-              (1e-5, 128), 392702, primary_metric="accuracy"),
+              (1e-5, 128), 392702, primary_metric="accuracy",
+              dev_task="xnli_eval_en",
+              translate_train="xnli_translate_train_{}",
+              translate_train_all="xnli_translate_train"),
     Benchmark("pawsx", "pawsx", "pawsx_train_en", (3e-5, 4e-5, 5e-5),
-              (8e-6, 128), 49401, primary_metric="accuracy"),
+              (8e-6, 128), 49401, primary_metric="accuracy",
+              dev_task="pawsx_eval_en",
+              translate_train="pawsx_translate_train_{}",
+              translate_train_all="pawsx_translate_train"),
     Benchmark("ner", "ner", "ner_train_en", NER_RATES, (8e-6, 64), 20000,
-              primary_metric="span_f1"),
+              primary_metric="span_f1", dev_task="ner_eval_en"),
     Benchmark("pos", "pos", "pos_train_en", NER_RATES, (3e-5, 128), 21253,
-              primary_metric="pos_f1"),
+              primary_metric="pos_f1", dev_task="pos_eval_en"),
+    # XQuAD and MLQA share the SQuAD-trained models, so they share its
+    # English dev set (SQuAD v1.1 dev) for checkpoint selection too.
     Benchmark("xquad", "xquad", "squad_train_en", QA_RATES, (9e-6, 128),
-              87599, extra_dev_tasks={"en": "squad_train_en"}),
+              87599, extra_dev_tasks={"en": "squad_train_en"},
+              dev_task="squad_train_en"),
     Benchmark("mlqa", "mlqa", "squad_train_en", QA_RATES, (9e-6, 128),
-              87599),
+              87599, dev_task="squad_train_en"),
     Benchmark("tydiqa", "tydiqa", "tydiqa_train_en", QA_RATES, (9e-6, 128),
               3696, test_split="validation"),
-    # Not XTREME (left out of its average): the synthetic languages of
+    # Not XTREME (left out of its averages): the synthetic languages of
     # `rembert-mtf demo`, to try the protocol end to end in minutes.
     Benchmark("demo", "demo_cls", "demo_cls_train_lang_a", (1e-4, 3e-4),
               (1e-4, 32), None, source_language="lang_a",
-              primary_metric="accuracy"),
+              primary_metric="accuracy", dev_task="demo_cls_eval_lang_a"),
 )}
 XTREME_TASKS = ("xnli", "pawsx", "ner", "pos", "xquad", "mlqa", "tydiqa")
+ZERO_SHOT = "zero-shot"
+TRANSLATE_TRAIN = "translate-train"
+TRANSLATE_TRAIN_ALL = "translate-train-all"
+SETTINGS = (ZERO_SHOT, TRANSLATE_TRAIN, TRANSLATE_TRAIN_ALL)
+SELECT_CHECKPOINT = ("best_dev", "last")
+# Evaluations on the English dev set per fine-tuning run when
+# --eval_every_steps is not given: every 1/5 of the run (0.6 epoch at 3
+# epochs), the last at the final step. XTREME's scripts evaluate every
+# 100 (XNLI), 200 (PAWS-X), 1,000 (NER) or 500 (POS) steps of batch 32.
+DEFAULT_EVALS_PER_RUN = 5
 PROTOCOLS = ("xtreme", "rembert")
 SELECT_ON = ("en", "average")
 DEFAULT_BATCH_SIZE = 32
@@ -86,6 +155,47 @@ def get_benchmark(name: str) -> Benchmark:
     raise errors.UserError(f"unknown task {name!r} for --tasks; choose from "
                            f"{', '.join(BENCHMARKS)}.")
   return BENCHMARKS[name]
+
+
+def has_setting(benchmark: Benchmark, setting: str) -> bool:
+  """Whether the registrations give the benchmark training data for it."""
+  if setting == TRANSLATE_TRAIN:
+    return benchmark.translate_train is not None
+  if setting == TRANSLATE_TRAIN_ALL:
+    return benchmark.translate_train_all is not None
+  return True
+
+
+def check_setting(setting: str, tasks) -> None:
+  """One line naming the tasks that have the setting's data, if some lack it.
+
+  Args:
+    setting: one of SETTINGS.
+    tasks: benchmark names (each must be in BENCHMARKS).
+  Raises:
+    errors.UserError: an unknown setting, or a task without its data.
+  """
+  if setting not in SETTINGS:
+    raise errors.UserError(f"unknown --setting={setting}; choose from "
+                           f"{', '.join(SETTINGS)}.")
+  lacking = [t for t in tasks if not has_setting(get_benchmark(t), setting)]
+  if lacking:
+    having = [b for b in BENCHMARKS if has_setting(BENCHMARKS[b], setting)]
+    raise errors.UserError(
+        f"--setting={setting}: {', '.join(lacking)} "
+        f"{'has' if len(lacking) == 1 else 'have'} no {setting} training "
+        f"data in tasks/; tasks with it: {', '.join(having)}.")
+
+
+def default_tasks(setting: str) -> Tuple[str, ...]:
+  """--tasks when not given: XTREME's, or those that have the setting."""
+  return tuple(t for t in XTREME_TASKS
+               if has_setting(BENCHMARKS[t], setting))
+
+
+def default_output_folder(setting: str) -> str:
+  """<model_dir>/<this>: each setting's runs and tables apart."""
+  return "xtreme" if setting == ZERO_SHOT else f"xtreme-{setting}"
 
 
 def benchmark_of(task: str) -> Benchmark:

@@ -1,12 +1,16 @@
 """Model selection and aggregation: from run results to the summary.
 
 A run's results are {"task", "learning_rate", "seed", "dev", "test",
-"settings"} with {language: {metric: value}} per split (runner.run_once).
+"settings"} with {language: {metric: value}} per split (runner.run_once);
+a translate-train run (one model per language) also has "source_dev":
+{language: that language's model on the source-language dev set}.
 Per task, the learning rate with the best seed-averaged dev score is
 selected (on the source language, or the mean over dev languages); its
 runs' test scores are reported as mean and sample standard deviation over
-seeds, and the XTREME average over the tasks present (metrics.xtreme_summary)
-with the same statistics over seeds.
+seeds, and the paper's two averages over the tasks present
+(metrics.xtreme_summary: "xtreme_group_avg", Table 16's; and
+"paper_ablation_avg", the ablation tables') with the same statistics over
+seeds.
 """
 
 import statistics
@@ -40,10 +44,16 @@ def dev_score(results: Mapping, select_on: str, benchmark: Benchmark) -> float:
   Args:
     results: one run's results.
     select_on: "en" (the benchmark's source language, XTREME's zero-shot
-      rule) or "average" (mean over the languages with a dev score).
+      rule; for translate-train the mean over the language models of each
+      one's source-language dev score, so no target-language label is
+      used) or "average" (mean over the languages with a dev score; for
+      translate-train each language's model on its own dev set).
     benchmark: its source language and primary metric.
   """
   dev = results["dev"]
+  if select_on == "en" and results.get("source_dev"):
+    return statistics.fmean(language_score(s, benchmark)
+                            for s in results["source_dev"].values())
   if select_on == "en":
     if benchmark.source_language not in dev:
       raise errors.UserError(
@@ -87,7 +97,8 @@ def aggregate_task(runs: Sequence[Mapping], select_on: str,
     {"learning_rate", "dev_scores" {rate: mean dev score}, "seeds",
      "languages": {lang: {metric or "score": {"mean", "std"}}},
      "average": {"mean", "std"} of the per-seed means over languages,
-     "per_seed_scores": {seed: {lang: score}}}.
+     "per_seed_scores": {seed: {lang: score}},
+     "checkpoints": {seed: the run's "checkpoint" record or None}}.
   """
   rate, dev_scores = select_rate(runs, select_on, benchmark)
   chosen = sorted((r for r in runs if r["learning_rate"] == rate),
@@ -107,11 +118,13 @@ def aggregate_task(runs: Sequence[Mapping], select_on: str,
           "seeds": [r["seed"] for r in chosen], "languages": languages,
           "average": mean_std([statistics.fmean(s.values())
                                for s in per_seed_scores.values()]),
-          "per_seed_scores": per_seed_scores}
+          "per_seed_scores": per_seed_scores,
+          "checkpoints": {str(r["seed"]): r.get("checkpoint")
+                          for r in chosen}}
 
 
-def xtreme_average(tasks: Mapping[str, Mapping]) -> Optional[dict]:
-  """XTREME summary of the tasks present, with mean/std over seeds.
+def benchmark_averages(tasks: Mapping[str, Mapping]) -> Optional[dict]:
+  """The paper's two averages of the tasks present, mean/std over seeds.
 
   The averages of seed s use seed s of every task, so their std is the
   spread of the benchmark average a single seed would give.
@@ -119,8 +132,13 @@ def xtreme_average(tasks: Mapping[str, Mapping]) -> Optional[dict]:
   Args:
     tasks: {task: aggregate_task's result}.
   Returns:
-    {"avg", "avg_over_tasks", "groups": {group: ...}, "tasks": {task: ...},
-    each {"mean", "std"}, "seeds"}; None without an XTREME task.
+    {"xtreme_group_avg": {"mean", "std", "missing"},
+     "paper_ablation_avg": {"mean", "std", "missing"} (absent without an
+       ablation task),
+     "groups": {group: {"mean", "std"}}, "tasks": {task: {"mean", "std"}},
+     "seeds"}; "missing" lists the tasks the paper's figure has and these
+    results lack (an average with missing tasks is not the paper's
+    figure); None without an XTREME task.
   """
   present = [t for t in tasks if t in benchmarks.XTREME_TASKS]
   if not present:
@@ -135,25 +153,42 @@ def xtreme_average(tasks: Mapping[str, Mapping]) -> Optional[dict]:
       {t: {lang: {"score": v}
            for lang, v in tasks[t]["per_seed_scores"][s].items()}
        for t in present}) for s in seeds]
-  out = {key: mean_std([s[key] for s in summaries])
-         for key in ("avg", "avg_over_tasks")}
+  first = summaries[0]
+  out = {"xtreme_group_avg": {
+      **mean_std([s["xtreme_group_avg"] for s in summaries]),
+      "missing": first["xtreme_group_missing"]}}
+  if first["paper_ablation_avg"] is not None:
+    out["paper_ablation_avg"] = {
+        **mean_std([s["paper_ablation_avg"] for s in summaries]),
+        "missing": first["paper_ablation_missing"]}
   for key in ("groups", "tasks"):
     out[key] = {name: mean_std([s[key][name] for s in summaries])
-                for name in summaries[0][key]}
+                for name in first[key]}
   out["seeds"] = [int(s) for s in seeds]
   return out
 
 
 def summarize(runs_by_task: Mapping[str, Sequence[Mapping]], select_on: str,
-              protocol: Optional[str] = None) -> dict:
+              protocol: Optional[str] = None,
+              setting: Optional[str] = None) -> dict:
   """The summary.json content from the runs of each task.
 
+  Args:
+    runs_by_task: {task: results of its runs}.
+    select_on: "en" or "average" (dev_score).
+    protocol: recorded as is.
+    setting: recorded; None: the one the runs were written with
+      (settings["setting"]; zero-shot for runs written before settings).
   Returns:
-    {"protocol", "select_on", "tasks": {task: aggregate_task's},
-     "xtreme": xtreme_average's}.
+    {"setting", "protocol", "select_on", "tasks": {task: aggregate_task's},
+     "averages": benchmark_averages'}.
   """
+  if setting is None:
+    written = {run.get("settings", {}).get("setting", benchmarks.ZERO_SHOT)
+               for runs in runs_by_task.values() for run in runs}
+    setting = ", ".join(sorted(written)) or benchmarks.ZERO_SHOT
   tasks = {task: aggregate_task(runs, select_on,
                                 benchmarks.benchmark_of(task))
            for task, runs in runs_by_task.items()}
-  return {"protocol": protocol, "select_on": select_on, "tasks": tasks,
-          "xtreme": xtreme_average(tasks)}
+  return {"setting": setting, "protocol": protocol, "select_on": select_on,
+          "tasks": tasks, "averages": benchmark_averages(tasks)}

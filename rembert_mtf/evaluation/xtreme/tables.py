@@ -1,10 +1,13 @@
 """The summary as tables: results.md, results.csv and summary.json.
 
-results.md: an overview (each task's selected learning rate and average
-score, the XTREME group averages and average), then one table per task
-with a column per language and a row per metric. results.csv: the same in
-long format, one row per (task, language, metric). Cells are mean ± sample
-standard deviation over seeds.
+results.md: the setting and how runs were selected, an overview (each
+task's selected learning rate and average score, XTREME's group means and
+the paper's two averages), then one table per task with a column per
+language and a row per metric. results.csv: the same in long format, one
+row per (task, language, metric); the averages are rows of task
+"averages" with metric "xtreme_group_avg", "paper_ablation_avg" or
+"xtreme_group:<group>". Cells are mean ± sample standard deviation over
+seeds. Each setting writes to its own folder, so its tables are its own.
 """
 
 import csv
@@ -19,10 +22,47 @@ CSV_HEADER = ["task", "language", "metric", "mean", "std", "num_seeds",
               "learning_rate"]
 _SELECTION_TEXT = {"en": "the English (training-language) dev score",
                    "average": "the dev score averaged over languages"}
+TITLES = {
+    benchmarks.ZERO_SHOT: "Zero-shot cross-lingual results (fine-tuned on "
+                          "English only)",
+    benchmarks.TRANSLATE_TRAIN: "Translate-train results (one model per "
+                                "language, fine-tuned on the English "
+                                "training set machine-translated into it; "
+                                "English on its own)",
+    benchmarks.TRANSLATE_TRAIN_ALL: "Translate-train-all results (one model "
+                                    "fine-tuned on English and every "
+                                    "translated training set)",
+}
+# What each average is, as the overview row names it.
+AVERAGE_LABELS = {
+    "xtreme_group_avg": "XTREME group avg (Table 16: mean of the 3 group "
+                        "means; RemBERT 75.4)",
+    "paper_ablation_avg": "Paper ablation avg (ablation tables: flat mean "
+                          "of XNLI, NER, PAWS-X, XQuAD, MLQA, TyDiQA, QA "
+                          "as (EM + F1) / 2; coupled baseline 62.3)",
+}
 
 
 def _cell(stats: Mapping[str, float]) -> str:
   return f"{stats['mean']:.1f} ± {stats['std']:.1f}"
+
+
+def _checkpoint_text(result: Mapping) -> str:
+  """Which checkpoint the task's test scores come from, from its records."""
+  rules = set()
+  for record in result.get("checkpoints", {}).values():
+    # A translate-train run has one record per language's model.
+    per_model = ([record] if record and "rule" in record
+                 else list((record or {}).values()))
+    rules.update(r["rule"] for r in per_model if r)
+  rules = sorted(rules)
+  if not rules:
+    return ""
+  text = {"best_dev": "the best-dev checkpoint of each run",
+          "last": "the last checkpoint of each run"}
+  return ("Test scores from "
+          + " / ".join(text.get(r, f"the {r} checkpoint") for r in rules)
+          + ".")
 
 
 def _task_table(task: str, result: Mapping) -> list:
@@ -38,27 +78,40 @@ def _task_table(task: str, result: Mapping) -> list:
     average = (_cell(result["average"]) if metric == "score" else "")
     lines.append(f"| {metric} | " + " | ".join(cells) + f" | {average} |")
   dev = ", ".join(f"{r}: {s:.1f}" for r, s in result["dev_scores"].items())
-  lines += ["", f"Dev score by learning rate: {dev}.", ""]
+  lines += ["", f"Dev score by learning rate: {dev}. "
+            f"{_checkpoint_text(result)}".rstrip(), ""]
   return lines
 
 
+def _average_row(key: str, stats: Mapping) -> str:
+  label = AVERAGE_LABELS[key]
+  if stats["missing"]:
+    label += (f"; partial: without {', '.join(stats['missing'])}, so not "
+              "the paper's figure")
+  return f"| **{label}** | | {_cell(stats)} |"
+
+
 def markdown_table(summary: Mapping) -> str:
-  """results.md: overview, XTREME average, then one table per task."""
-  lines = ["# Zero-shot cross-lingual results", "",
-           f"Protocol: {summary.get('protocol') or '?'}; learning rate "
-           f"selected on {_SELECTION_TEXT[summary['select_on']]}, averaged "
-           "over seeds; cells are mean ± sample standard deviation over "
-           "seeds. Score: (EM + F1) / 2 for QA, else the task's metric.", "",
+  """results.md: overview, the averages, then one table per task."""
+  setting = summary.get("setting", benchmarks.ZERO_SHOT)
+  lines = [f"# {TITLES.get(setting, setting)}", "",
+           f"Setting: {setting}. Protocol: {summary.get('protocol') or '?'}; "
+           "learning rate selected on "
+           f"{_SELECTION_TEXT[summary['select_on']]}, averaged over seeds; "
+           "cells are mean ± sample standard deviation over seeds. Score: "
+           "(EM + F1) / 2 for QA, else the task's metric.", "",
            "| task | learning rate | score |", "|---|---|---|"]
   for task, result in summary["tasks"].items():
     lines.append(f"| {task} | "
                  f"{benchmarks.format_rate(result['learning_rate'])} | "
                  f"{_cell(result['average'])} |")
-  xtreme = summary.get("xtreme")
-  if xtreme:
-    for group, stats in xtreme["groups"].items():
-      lines.append(f"| *{group}* | | {_cell(stats)} |")
-    lines.append(f"| **XTREME avg** | | {_cell(xtreme['avg'])} |")
+  averages = summary.get("averages")
+  if averages:
+    for group, stats in averages["groups"].items():
+      lines.append(f"| *XTREME group {group}* | | {_cell(stats)} |")
+    for key in AVERAGE_LABELS:
+      if key in averages:
+        lines.append(_average_row(key, averages[key]))
   lines.append("")
   for task, result in summary["tasks"].items():
     lines += _task_table(task, result)
@@ -77,15 +130,16 @@ def csv_rows(summary: Mapping) -> list:
                      seeds, rate])
     rows.append([task, "avg", "score", result["average"]["mean"],
                  result["average"]["std"], seeds, rate])
-  xtreme = summary.get("xtreme")
-  if xtreme:
-    seeds = len(xtreme["seeds"])
-    for group, stats in xtreme["groups"].items():
-      rows.append(["xtreme", "", group, stats["mean"], stats["std"], seeds,
-                   ""])
-    for key in ("avg", "avg_over_tasks"):
-      rows.append(["xtreme", "", key, xtreme[key]["mean"], xtreme[key]["std"],
-                   seeds, ""])
+  averages = summary.get("averages")
+  if averages:
+    seeds = len(averages["seeds"])
+    for group, stats in averages["groups"].items():
+      rows.append(["averages", "", f"xtreme_group:{group}", stats["mean"],
+                   stats["std"], seeds, ""])
+    for key in AVERAGE_LABELS:
+      if key in averages:
+        rows.append(["averages", "", key, averages[key]["mean"],
+                     averages[key]["std"], seeds, ""])
   return rows
 
 
