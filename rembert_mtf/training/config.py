@@ -237,6 +237,11 @@ class Run:
                          ("optimizer", self.optimizer),
                          ("learning_rate_schedule", self.schedule)):
       for field in dataclasses.fields(part):
+        if (part is self.schedule and field.name == "total_steps" and
+            part.total_steps == self.trainer.train_steps):
+          # Left to follow train_steps, so a fine-tuning run that reads this
+          # file does not decay over the pre-training's length.
+          continue
         lines.append(f"{prefix}.{field.name} = "
                      f"{getattr(part, field.name)!r}")
     lines.append(f"partitioning.mesh.shape = {self.mesh_shape!r}")
