@@ -29,7 +29,15 @@ names of a tfds label feature, label id = index.
 
 Examples that cannot be converted (tokens and tags of different lengths, an
 XNLI language missing from the example) are dropped, logged and counted in
-`skip_counts()`, never raised.
+`skip_counts()`, so seqio tooling (and tfds mock data, whose random
+sequences rarely agree in length) reads on. A tagging sentence whose words
+and tags differ in count is broken data, not a missing translation: it is
+also recorded in `broken_examples()`, and the trainer refuses every run
+that reads one (training/input.py `refuse_broken_examples`: one line naming
+the task, the sentence and both counts). Errors found inside tf.data are
+data errors (`assert_data`): a Python exception cannot leave tf.data as
+itself, so `data_error` finds their one line again in the
+tf.errors.InvalidArgumentError that reading the dataset raises.
 """
 
 # pylint: disable=g-bad-import-order,wrong-import-order
@@ -51,8 +59,43 @@ from rembert_mtf.data import vocabulary as vocabulary_lib
 # Which label a piece gets when the loss and the metrics must ignore it.
 IGNORE_LABEL = -1
 TOKEN_METADATA_KEYS = ("sentence_id", "word_offset", "num_words")
+# Starts the message of every data error raised inside tf.data.
+DATA_ERROR = "rembert-mtf data error: "
 
 _SKIPPED = collections.Counter()
+# skip_key -> [count, the latest one's reason] of broken examples dropped.
+_BROKEN = {}
+
+
+# ------------------------------------------------------------ data errors ----
+
+
+def assert_data(ok, message):
+  """An op failing with DATA_ERROR + message (a string tensor) unless `ok`.
+
+  Run it as a control dependency of what the dataset returns.
+  """
+  return tf.debugging.Assert(ok, [tf.strings.join([DATA_ERROR, message])])
+
+
+def data_error(error):
+  """The user error an OpError of a failed `assert_data` stands for.
+
+  Args:
+    error: a tf.errors.OpError raised while reading a dataset.
+  Returns:
+    an errors.UserError with the data error's one line, or None if `error`
+    is not a data error (then it is a bug and keeps its traceback).
+  """
+  text = getattr(error, "message", None) or str(error)
+  start = text.find(DATA_ERROR)
+  if start < 0:
+    return None
+  line = text[start + len(DATA_ERROR):].splitlines()[0]
+  # tf.debugging.Assert prints its data as "[message]"; some paths (the
+  # Estimator's) also escape the message's quotes.
+  line = line.replace("\\'", "'").replace('\\"', '"')
+  return errors.UserError(line.rstrip("]").strip())
 
 
 def _input_vocabulary(output_features):
@@ -80,21 +123,34 @@ def skip_counts() -> Mapping[str, int]:
   return dict(_SKIPPED)
 
 
+def broken_examples() -> Mapping[str, tuple]:
+  """Broken examples dropped so far: {skip_key: (count, latest reason)}."""
+  return {key: tuple(value) for key, value in _BROKEN.items()}
+
+
 def reset_skip_counts():
   _SKIPPED.clear()
+  _BROKEN.clear()
 
 
-def _log_skip(key, reason):
-  _SKIPPED[key.numpy().decode()] += 1
-  logging.warning("%s: skipped example (%s)", key.numpy().decode(),
-                  reason.numpy().decode())
+def _log_skip(key, reason, broken):
+  key, reason = key.numpy().decode(), reason.numpy().decode()
+  _SKIPPED[key] += 1
+  if broken:
+    _BROKEN[key] = [_BROKEN.get(key, [0])[0] + 1, reason]
+  logging.warning("%s: skipped example (%s)", key, reason)
   return True
 
 
-def _keep_or_count(ok, skip_key, reason):
-  """True if `ok`; otherwise logs and counts a skip and returns False."""
+def _keep_or_count(ok, skip_key, reason, broken=False):
+  """True if `ok`; otherwise logs and counts a skip and returns False.
+
+  `broken`: the example is broken data (also in broken_examples()), not
+  one a task may leave out.
+  """
   def skip():
-    logged = tf.py_function(_log_skip, [skip_key, reason], Tout=tf.bool)
+    logged = tf.py_function(_log_skip, [skip_key, reason, broken],
+                            Tout=tf.bool)
     return tf.logical_not(logged)
   return tf.cond(ok, lambda: tf.constant(True), skip)
 
@@ -191,7 +247,9 @@ def token_classification(dataset, sequence_length, output_features,
     dataset: examples with `words` (string [w]) and `tags` (int [w]).
     sequence_length: {"input_ids": max length including [CLS] and [SEP]}.
     output_features: needs "input_ids" (its vocabulary tokenizes).
-    skip_key: name under which mismatched words/tags examples are counted.
+    skip_key: the task's name: sentences whose words and tags differ in
+      count are dropped and counted under it as broken examples (the
+      trainer refuses to read them; see the module doc).
   Returns:
     a dataset of {input_ids, token_type_ids, labels, sentence_id,
     word_offset, num_words}; see the module doc.
@@ -204,10 +262,13 @@ def token_classification(dataset, sequence_length, output_features,
     return dict(ex, sentence_id=tf.cast(sentence_id, tf.int32))
 
   def same_lengths(ex):
-    ok = tf.equal(tf.size(ex["words"]), tf.size(ex["tags"]))
-    reason = tf.strings.format("{} words but {} tags",
-                               (tf.size(ex["words"]), tf.size(ex["tags"])))
-    return _keep_or_count(ok, skip_key, reason)
+    words, tags = tf.size(ex["words"]), tf.size(ex["tags"])
+    reason = tf.strings.join([
+        "the sentence at index ", tf.strings.as_string(ex["sentence_id"]),
+        " has ", tf.strings.as_string(words), " words but ",
+        tf.strings.as_string(tags), " tags"])
+    return _keep_or_count(tf.equal(words, tags), skip_key, reason,
+                          broken=True)
 
   def split(ex):
     return tf.data.Dataset.from_tensor_slices(

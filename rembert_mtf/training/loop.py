@@ -7,9 +7,16 @@
   predict(model_dir, run, task, split): one prediction dict per real example
 
 Every check that needs no graph runs first, so a configuration that cannot
-work fails in a second with one line and nothing written.
+work fails in a second with one line and nothing written: the run's
+configuration, the vocabulary, the checkpoint's variables against the
+model's, the task's declared classes against trainer.num_classes, and the
+first batch of training data (check_first_batch: labels in range, tagging
+words and tags of one count, QA answers inside their contexts). Data
+errors found later, while training or predicting, stop the run with the
+same one line (finetune_preprocessors.data_error).
 """
 
+import contextlib
 import dataclasses
 import os
 
@@ -17,6 +24,8 @@ import gin
 
 from rembert_mtf import compat
 from rembert_mtf import errors
+from rembert_mtf.data import finetune_preprocessors
+from rembert_mtf.data import qa_windows
 from rembert_mtf.data import registry
 from rembert_mtf.model import heads
 from rembert_mtf.model import partitioning
@@ -27,6 +36,10 @@ from rembert_mtf.training import input as input_lib
 from rembert_mtf.training import model_dir as model_dir_lib
 
 tf = compat.tf
+
+# The encoder's variables: every fine-tuning head reads all of them, so an
+# init checkpoint must hold each one, with nothing of the encoder left over.
+ENCODER_PREFIXES = ("bert/embeddings/", "bert/encoder/")
 
 
 def check_run(run):
@@ -68,15 +81,116 @@ def check_checkpoint_matches(model_dir, run):
       task_heads=({} if head.name == "mlm"
                   else {head.name: run.trainer.num_classes}))
   stored = dict(tf.train.list_variables(path))
+  fix = ("written for another architecture (check the model gin file or "
+         "use another --model_dir).")
   for name, shape in expected.items():
     if name in stored and tuple(stored[name]) != tuple(shape):
       if name.startswith(head.variable_prefix) and head.name != "mlm":
         continue  # another task's head of the same kind: checked by restore
       raise errors.UserError(
           f"checkpoint {path} holds {name} with shape {list(stored[name])} "
-          f"but the configured model needs {list(shape)}: it was "
-          "written for another architecture (check the model gin file or "
-          "use another --model_dir).")
+          f"but the configured model needs {list(shape)}: it was {fix}")
+  # Same shapes but other layers: a missing encoder variable would start
+  # from random weights, an extra one would be dropped, both silently.
+  missing = [n for n in expected
+             if n.startswith(ENCODER_PREFIXES) and n not in stored]
+  extra = [n for n in stored if n.startswith(ENCODER_PREFIXES)
+           and model_dir_lib.is_model_variable(n) and n not in expected]
+  if missing:
+    raise errors.UserError(
+        f"checkpoint {path} lacks {missing[0]} ({len(missing)} encoder "
+        f"variables the configured model needs): it was {fix}")
+  if extra:
+    raise errors.UserError(
+        f"checkpoint {path} holds {extra[0]} ({len(extra)} encoder "
+        f"variables the configured model does not have): it was {fix}")
+
+
+def check_task_classes(run):
+  """Each task's declared classes must fit trainer.num_classes.
+
+  The classification and token tasks declare their label feature with a
+  seqio.PassThroughVocabulary of the number of classes (tasks/xtreme.py);
+  more classes than trainer.num_classes would make every label past the
+  last class a silent zero loss.
+  """
+  trainer = run.trainer
+  key = input_lib.LABEL_FEATURES.get(trainer.head)
+  if key is None:
+    return
+  tasks = registry.tasks_of(
+      registry.get_task_or_mixture(trainer.mixture_or_task_name))
+  # The training tasks first: the message names one of them if it can.
+  for task in sorted(tasks, key=lambda t: trainer.split not in t.splits):
+    feature = task.output_features.get(key)
+    size = getattr(getattr(feature, "vocabulary", None), "vocab_size", None)
+    if size and size > trainer.num_classes:
+      raise errors.UserError(
+          f"task {task.name} has {size} classes (its {key!r} feature) but "
+          f"trainer.num_classes = {trainer.num_classes}; bind "
+          f"`trainer.num_classes = {size}`.")
+
+
+@contextlib.contextmanager
+def reporting_data_errors():
+  """A data error raised inside tf.data becomes its one-line UserError."""
+  try:
+    yield
+  except tf.errors.OpError as e:
+    error = finetune_preprocessors.data_error(e)
+    if error is None:
+      raise
+    raise error from e
+
+
+def first_batch(trainer_config, name, split):
+  """The first batch of `name`'s `split` in order, as numpy, or None."""
+  # A graph of its own: callers may or may not be executing eagerly.
+  with tf.Graph().as_default():
+    ds = input_lib.dataset(trainer_config, name, split, training=False)
+    iterator = tf.data.make_initializable_iterator(ds.take(1))
+    batch = iterator.get_next()
+    with tf.Session() as session, reporting_data_errors():
+      session.run(iterator.initializer)
+      try:
+        return session.run(batch)
+      except tf.errors.OutOfRangeError:
+        return None
+
+
+def check_first_batch(run):
+  """Reads the first training batch before anything is written.
+
+  Data errors in it (a label outside trainer.num_classes, a tagging
+  sentence whose words and tags differ in count) fail here with one line,
+  as does a split without examples. For the span head, a batch none of
+  whose examples has its answer at its answer_start in the context is
+  refused: with every answer broken (e.g. answer_start counted in bytes)
+  there is nothing to learn. A few broken answers are not refused: their
+  windows point at [CLS] and qa_windows counts them (BERT's and XTREME's
+  run_squad skip such examples in training instead; either way they are
+  scored on their answer texts in evaluation). Data errors further on stop
+  training with the same line.
+  """
+  trainer = run.trainer
+  if trainer.head == "mlm":
+    return  # nothing of the MLM features is the user's to get wrong
+  name = trainer.mixture_or_task_name
+  examples = qa_windows.STATS["examples"]
+  unaligned = qa_windows.STATS["unaligned_answers"]
+  batch = first_batch(trainer, name, trainer.split)
+  if batch is None:
+    raise errors.UserError(f"task {name} has no examples in split "
+                           f"{trainer.split!r}; check "
+                           "`trainer.mixture_or_task_name` and "
+                           "`trainer.split`.")
+  read = qa_windows.STATS["examples"] - examples
+  if trainer.head == "span" and read and (
+      qa_windows.STATS["unaligned_answers"] - unaligned == read):
+    raise errors.UserError(
+        f"task {name}: none of the {read} QA examples of the first training "
+        "batch has its answer text at its answer_start in the context; "
+        "answer_start must be the answer's character offset in the context.")
 
 
 def train(model_dir, run, cluster=None, on_eval=None):
@@ -94,10 +208,15 @@ def train(model_dir, run, cluster=None, on_eval=None):
   check_run(run)
   check_checkpoint_matches(model_dir, run)
   check_vocabulary(run.model, run.trainer.mixture_or_task_name)
+  check_task_classes(run)
   trainer = run.trainer
   start = model_dir_lib.checkpoint_step(model_dir)
+  if start < trainer.train_steps:
+    check_first_batch(run)
   if cluster and start < trainer.train_steps:
     cluster_lib.connect(cluster)  # an unreachable task fails before writing
+  if trainer.init_checkpoint and not start:
+    print(f"fine-tuning from {trainer.init_checkpoint} into {model_dir}")
   model_dir_lib.write_operative_config(model_dir, gin.config_str(),
                                        run.gin_bindings())
   if start >= trainer.train_steps:
@@ -117,11 +236,12 @@ def train(model_dir, run, cluster=None, on_eval=None):
 def _train_until(estimator, trainer_config, model_dir, stop):
   start = model_dir_lib.checkpoint_step(model_dir)
   try:
-    estimator.train(
-        input_fn=lambda params: input_lib.dataset(
-            trainer_config, trainer_config.mixture_or_task_name,
-            trainer_config.split, training=True, start_step=start),
-        max_steps=stop)
+    with reporting_data_errors():
+      estimator.train(
+          input_fn=lambda params: input_lib.dataset(
+              trainer_config, trainer_config.mixture_or_task_name,
+              trainer_config.split, training=True, start_step=start),
+          max_steps=stop)
   except tf.train.NanLossDuringTrainingError as e:
     raise hooks.non_finite_loss(model_dir, float("nan")) from e
 
@@ -135,12 +255,13 @@ def predict(model_dir, run, name, split, checkpoint_path=None, cluster=None):
                                   "or pass the --model_dir of a trained "
                                   "model.")
   estimator = estimator_lib.make_estimator(model_dir, run, cluster)
-  for prediction in estimator.predict(
-      input_fn=lambda params: input_lib.dataset(run.trainer, name, split,
-                                                training=False),
-      checkpoint_path=checkpoint_path, yield_single_examples=True):
-    if prediction[input_lib.REAL_EXAMPLE]:
-      yield prediction
+  with reporting_data_errors():
+    for prediction in estimator.predict(
+        input_fn=lambda params: input_lib.dataset(run.trainer, name, split,
+                                                  training=False),
+        checkpoint_path=checkpoint_path, yield_single_examples=True):
+      if prediction[input_lib.REAL_EXAMPLE]:
+        yield prediction
 
 
 def checkpoint_path(path, binding="--init_checkpoint / trainer.init_checkpoint"):
@@ -176,6 +297,6 @@ def finetuning_run(model_dir, run):
     return model_dir, run
   run_dir = os.path.join(model_dir, "finetune",
                          run.trainer.mixture_or_task_name)
-  print(f"fine-tuning from {latest} into {run_dir}")
+  # `train` says "fine-tuning from ... into ..." once its checks pass.
   return run_dir, dataclasses.replace(
       run, trainer=dataclasses.replace(run.trainer, init_checkpoint=latest))
