@@ -49,6 +49,12 @@ setuptools.setup(
         "matplotlib",
         "safetensors",
         "seqeval==1.2.2",
+        # `rembert-mtf cache` (seqio's Beam caching). From 2.65 Beam vendors
+        # cloudpickle (<= 2.64 want ~=2.2.1, joblib 1.6 wants >= 3); 2.65-2.76
+        # cap grpcio or cryptography below the lock file's; 2.77 only needs
+        # pillow < 13, pyarrow < 26 and python-dateutil < 3 (lock file), and
+        # allows protobuf 3.20.3.
+        "apache-beam==2.77.0",
     ],
     extras_require={
         "test": ["torch==2.13.0", "transformers==5.24.0", "pytest"],
