@@ -22,6 +22,9 @@ COMMANDS = {
     "tasks": ("tasks", "list registered tasks and mixtures", ("gin",)),
     "vocab": ("vocab", "train a SentencePiece vocabulary on a mixture",
               ("gin",)),
+    "cache": ("cache", "preprocess a mixture once with Apache Beam "
+              "(seqio's cache; DirectRunner, Dataflow, Flink, Spark)",
+              ("gin",)),
     "params": ("params", "parameter counts and bytes per device",
                ("gin", "mesh")),
     "plan": ("plan", "memory, FLOPs and step time per core of a pod run, "

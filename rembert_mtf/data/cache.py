@@ -245,11 +245,21 @@ def open_cache(name, cache_dir, split):
     errors.UserError: as `check_task_cache`, for the first bad task.
   """
   tasks = cacheable_tasks(name)
-  seqio.add_global_cache_dirs([cache_dir])
   for task in tasks:
-    # The folder seqio will read: the first global cache dir with COMPLETED.
-    directory = task.cache_dir or task_cache_dir(cache_dir, task)
-    check_task_cache(task, directory, [split], name=name)
+    check_task_cache(task, task_cache_dir(cache_dir, task), [split],
+                     name=name)
+  # seqio reads a task from the first global cache folder that holds it:
+  # this one goes first.
+  seqio.set_global_cache_dirs(
+      [cache_dir] + [d for d in seqio.utils.get_global_cache_dirs()
+                     if d != cache_dir])
+  for task in tasks:
+    # seqio keeps the folder it found first for the life of the process.
+    if task.cache_dir != task_cache_dir(cache_dir, task):
+      raise errors.UserError(
+          f"this process already read task {task.name} from the cache in "
+          f"{task.cache_dir}; run with trainer.cache_dir = "
+          f"'{cache_dir}' in a new process.")
 
 
 def _has_documents(task, split):

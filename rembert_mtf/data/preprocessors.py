@@ -326,6 +326,11 @@ def mlm_preprocessors(text_key=TEXT_KEY):
       functools.partial(seqio.preprocessors.rekey,
                         key_map={"input_ids": text_key}),
       functools.partial(seqio.preprocessors.tokenize, copy_pretokenized=False),
+      # `rembert-mtf cache` stores the tokenised documents (seqio caches what
+      # comes before this); packing and masking need the sequence length and
+      # stay on the fly, so each epoch draws new masks as BERT's dynamic
+      # masking does.
+      seqio.CacheDatasetPlaceholder(),
       pack_documents,
       mask_tokens,
   ]

@@ -54,6 +54,9 @@ class TrainerConfig:
   log_every_steps: int = 10
   num_devices: int = 8  # virtual CPU devices of the placement mesh
   seed: int = 0
+  # The --output_dir of `rembert-mtf cache`: training reads the tokenised
+  # documents seqio cached there instead of tokenising on the fly (None).
+  cache_dir: Optional[str] = None
   # Evaluation during training: every eval_every_steps (0: never) the eval
   # tasks of eval_mixture_name are scored on eval_split; the checkpoint with
   # the best mean of best_metric over languages is copied to model_dir/best.

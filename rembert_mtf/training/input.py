@@ -120,10 +120,17 @@ def dataset(trainer_config, name, split, training, start_step=0):
   provider = registry.get_task_or_mixture(name)
   tasks = registry.tasks_of(provider)
   converter = feature_converters.EncoderFeatureConverter.for_task(tasks[0])
+  # Only training reads the cache: evaluation sets are small, and their
+  # tasks need not be cached.
+  use_cached = training and trainer_config.cache_dir is not None
+  if use_cached:
+    # Imported here: it loads Apache Beam, which a run without a cache skips.
+    from rembert_mtf.data import cache  # pylint: disable=g-import-not-at-top
+    cache.open_cache(name, trainer_config.cache_dir, split)
   ds = seqio.get_dataset(
       name, trainer_config.feature_lengths(), dataset_split=split,
       shuffle=training, num_epochs=None if training else 1,
-      seed=trainer_config.seed, use_cached=False,
+      seed=trainer_config.seed, use_cached=use_cached,
       feature_converter=converter)
   ds = check_labels(ds, trainer_config, name)
   ds = ds.map(lambda ex: {**ex, REAL_EXAMPLE: tf.constant(1, tf.int32)})

@@ -14,6 +14,7 @@ them with the same seed, once with use_cached=True and once on the fly.
 
 import argparse
 import contextlib
+import dataclasses
 import functools
 import io
 import os
@@ -29,12 +30,12 @@ import pytest
 import seqio
 
 from rembert_mtf import errors
-from rembert_mtf.cli import cache as cache_cli
-from rembert_mtf.cli import flags
 from rembert_mtf.cli import main as cli_main
 from rembert_mtf.data import cache
 from rembert_mtf.data import feature_converters
 from rembert_mtf.data import registry
+from rembert_mtf.training import config
+from rembert_mtf.training import input as input_lib
 from rembert_mtf.tasks import demo
 from tests.conftest import bound_vocabulary
 
@@ -102,25 +103,21 @@ def register_demo_copy(prefix, sizes=None, languages=demo.LANGUAGES,
 
 
 def cache_parser():
-  """`rembert-mtf cache`'s parser, as cli/main.py builds it from the table."""
-  parser = argparse.ArgumentParser(prog="rembert-mtf cache",
-                                   parents=[flags.gin_flags()])
-  cache_cli.add_arguments(parser)
-  return parser
+  """`rembert-mtf`'s parser; `cache ...` selects the command's row."""
+  return cli_main.build_parser()
 
 
 def run_cache(argv):
   """Runs `rembert-mtf cache argv` in-process: (exit code, stdout, stderr).
 
-  As tests/cli_testing.py does for the commands of cli/main.py's table
-  (which gets its `cache` row from the lead); gin is restored after.
+  As tests/cli_testing.py does, but without capsys, which the module-scoped
+  fixture cannot use; gin is restored after.
   """
   saved = gin.config_str()
   out, err = io.StringIO(), io.StringIO()
   try:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-      cli_main.run_reporting_user_errors(
-          cache_cli.main, cache_parser().parse_args(argv))
+      cli_main.run(["cache", *argv])
     code = 0
   except SystemExit as e:
     code = e.code
@@ -396,13 +393,34 @@ def test_task_without_placeholder_bad_split_and_runner_are_refused(
 
 def test_pipeline_options_after_the_separator():
   args = cache_parser().parse_args(
-      ["--mixture=m", "--output_dir=d", "--runner=FlinkRunner", "--",
+      ["cache", "--mixture=m", "--output_dir=d", "--runner=FlinkRunner", "--",
        "--flink_master=localhost:8081", "--parallelism=4"])
   assert args.pipeline_options == ["--flink_master=localhost:8081",
                                    "--parallelism=4"]
   options = cache.pipeline_options(args.runner, args.pipeline_options)
   assert options.get_all_options()["runner"] == "FlinkRunner"
   assert options.get_all_options()["parallelism"] == 4
+
+
+def test_training_input_reads_the_cache_when_bound(tiny_cache, tmp_path):
+  """trainer.cache_dir: the trainer's batches come from the cache, bit for
+  bit the on-the-fly ones; a folder without the cache is refused first."""
+  name, output_dir, _, _ = tiny_cache
+  base = config.TrainerConfig(mixture_or_task_name=name, batch_size=4,
+                              sequence_length=64, mlm_predictions=9, seed=5)
+  cached = dataclasses.replace(base, cache_dir=output_dir)
+  took = lambda c: list(input_lib.dataset(c, name, "train", training=True)
+                        .take(3).as_numpy_iterator())
+  want = took(base)
+  for task in registry.tasks_of(registry.get_task_or_mixture(name)):
+    assert task.cache_dir is None  # on the fly: seqio found no cache
+  got = took(cached)
+  for task in registry.tasks_of(registry.get_task_or_mixture(name)):
+    assert task.cache_dir == cache.task_cache_dir(output_dir, task)
+  assert_bitwise_equal(got, want)
+  missing = dataclasses.replace(base, cache_dir=str(tmp_path / "none"))
+  with pytest.raises(errors.MissingFileError, match="no cache of task "):
+    input_lib.dataset(missing, name, "train", training=True)
 
 
 # ------------------------------------------------------------ slow tests ---

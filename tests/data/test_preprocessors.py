@@ -33,6 +33,8 @@ def run(ds, steps, output_features, sequence_length, seed=None):
   """Applies seqio-style preprocessors the way seqio.Task does."""
   with seqio.map_seed_manager(seed):
     for step in steps:
+      if isinstance(step, seqio.CacheDatasetPlaceholder):
+        continue  # seqio's marker of what `rembert-mtf cache` stores
       ds = seqio.utils.add_kwargs_to_transform(
           step, sequence_length=sequence_length,
           output_features=output_features)(ds)
