@@ -72,8 +72,9 @@ def number_in(kind, low, high=None, low_open=False, high_open=False):
   return check
 
 
-# argparse types for counts and sizes: integers >= 1, numbers > 0.
+# argparse types for counts and sizes: integers >= 1 (or >= 0), numbers > 0.
 positive_int = number_in(int, 1)
+non_negative_int = number_in(int, 0)
 positive_float = number_in(float, 0.0, low_open=True)
 
 

@@ -36,8 +36,9 @@ COMMANDS = {
     "predict": ("train", "write predictions of a task", ("gin", "mesh")),
     "server": ("server", "serve one task of a TF cluster for `train "
                "--cluster` (see README)", ("gin",)),
-    "xtreme": ("xtreme", "the zero-shot XTREME protocol: sweep, select on "
-               "dev, evaluate every language", ("gin", "mesh")),
+    "xtreme": ("xtreme", "the XTREME protocol (zero-shot, translate-train"
+               ", retrieval): sweep, select on dev, evaluate every language",
+               ("gin", "mesh")),
     "report": ("report", "loss curves and per-language results as PNG "
                "files", ()),
     "demo": ("demo", "the end-to-end miniature (no download)", ("gin",)),

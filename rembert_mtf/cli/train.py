@@ -110,13 +110,20 @@ def main(args):
                else None)
     return
   count = 0
-  with tf.io.gfile.GFile(args.out + ".tmp", "w") as f:
-    for prediction in loop.predict(args.model_dir, run, args.task, args.split,
-                                   cluster=cluster):
-      f.write(json.dumps({k: _jsonable(v) for k, v in prediction.items()})
-              + "\n")
-      count += 1
-  tf.io.gfile.rename(args.out + ".tmp", args.out, overwrite=True)
+  partial = args.out + ".tmp"
+  try:
+    with tf.io.gfile.GFile(partial, "w") as f:
+      for prediction in loop.predict(args.model_dir, run, args.task,
+                                     args.split, cluster=cluster):
+        f.write(json.dumps({k: _jsonable(v) for k, v in prediction.items()})
+                + "\n")
+        count += 1
+  except BaseException:
+    # A data error (or Ctrl-C) midway: no half-written predictions left.
+    if tf.io.gfile.exists(partial):
+      tf.io.gfile.remove(partial)
+    raise
+  tf.io.gfile.rename(partial, args.out, overwrite=True)
   print(f"wrote {count} predictions to {args.out}")
 
 

@@ -1,6 +1,6 @@
 """`rembert-mtf xtreme`: the XTREME protocol on a pre-trained model.
 
-  rembert-mtf xtreme --model_dir=PRETRAINED [--tasks=xnli,pawsx,...]
+  rembert-mtf xtreme --model_dir=PRETRAINED [--tasks=xnli,pawsx,...,bucc]
       [--setting=zero-shot|translate-train|translate-train-all]
       [--protocol=xtreme|rembert] [--seeds=0,1,2] [--select_on=en|average]
       [--select_checkpoint=best_dev|last] [--eval_every_steps=N]
@@ -14,6 +14,9 @@ PRETRAINED/xtreme-<setting> otherwise, so settings never mix) and prints
 results.md. The protocol itself is rembert_mtf.evaluation.xtreme (see its
 docstring); --setting and --tasks are checked against each other before
 anything runs (translate-train data exist for xnli and pawsx only).
+bucc and tatoeba are scored zero-shot from PRETRAINED's encoder states
+(evaluation/retrieval.py; --retrieval_layer, --retrieval_pooling), first,
+and reported in their own section of the tables.
 """
 
 import argparse
@@ -27,11 +30,11 @@ from rembert_mtf.evaluation.xtreme import benchmarks
 def _task_list(text):
   """argparse type: comma-separated benchmark names."""
   names = tuple(t.strip() for t in text.split(",") if t.strip())
-  unknown = [n for n in names if n not in benchmarks.BENCHMARKS]
+  known = (*benchmarks.BENCHMARKS, *benchmarks.RETRIEVAL_TASKS)
+  unknown = [n for n in names if n not in known]
   if unknown:
     raise argparse.ArgumentTypeError(
-        f"unknown task {unknown[0]!r}; choose from "
-        f"{', '.join(benchmarks.BENCHMARKS)}")
+        f"unknown task {unknown[0]!r}; choose from {', '.join(known)}")
   if not names:
     raise argparse.ArgumentTypeError("give at least one task")
   return names
@@ -73,7 +76,9 @@ def add_arguments(parser, command="xtreme"):
   translated = benchmarks.default_tasks(benchmarks.TRANSLATE_TRAIN)
   parser.add_argument("--tasks", type=_task_list, default=None,
                       help="comma-separated, of: "
-                      f"{','.join(benchmarks.BENCHMARKS)} (default: "
+                      f"{','.join(benchmarks.BENCHMARKS)} (fine-tuned), "
+                      f"{','.join(benchmarks.RETRIEVAL_TASKS)} (zero-shot "
+                      "retrieval from the encoder) (default: "
                       f"{','.join(benchmarks.XTREME_TASKS)}; with a "
                       "translate-train setting those that have its data: "
                       f"{','.join(translated)})")
@@ -122,6 +127,15 @@ def add_arguments(parser, command="xtreme"):
   parser.add_argument("--qa_max_seq_length", type=flags.positive_int,
                       default=benchmarks.DEFAULT_QA_MAX_SEQ_LENGTH,
                       help="QA window length")
+  parser.add_argument("--retrieval_layer", type=flags.non_negative_int,
+                      default=None,
+                      help="bucc/tatoeba: the hidden states of this layer "
+                      "(0: the embeddings' output; default 8, XTREME's for "
+                      "12-layer models)")
+  parser.add_argument("--retrieval_pooling", default=None,
+                      choices=("mean", "cls"),
+                      help="bucc/tatoeba: pooling over a sentence's tokens "
+                      "(default XTREME's: cls for bucc, mean for tatoeba)")
   parser.add_argument("--output_dir", default=None,
                       help="default <model_dir>/xtreme (zero-shot) or "
                       "<model_dir>/xtreme-<setting>")
@@ -145,31 +159,65 @@ def base_run(args):
   return train.load_run(args), init_checkpoint
 
 
+def retrieval_summary(args, tasks, output_dir):
+  """Scores the retrieval tasks zero-shot; summary["retrieval"] or None."""
+  if not tasks:
+    return None
+  # pylint: disable=g-import-not-at-top
+  from rembert_mtf.evaluation import retrieval
+  from rembert_mtf.evaluation.xtreme import selection
+  from rembert_mtf.interop import embed
+  # pylint: enable=g-import-not-at-top
+  folder = os.path.join(output_dir, "retrieval")
+  scores = retrieval.run_retrieval(
+      args.model_dir, tasks, folder, layer=args.retrieval_layer,
+      pooling=args.retrieval_pooling, embed_fn=embed.Embedder(args.model_dir))
+  written = retrieval.read_results(folder)
+  return selection.retrieval_summary(scores, written["settings"])
+
+
 def main(args):
   """Runs the protocol; prints the Markdown table."""
   from rembert_mtf.evaluation.xtreme import backend  # pylint: disable=g-import-not-at-top
   from rembert_mtf.evaluation.xtreme import runner  # pylint: disable=g-import-not-at-top
+  from rembert_mtf.evaluation.xtreme import selection  # pylint: disable=g-import-not-at-top
   from rembert_mtf.evaluation.xtreme import tables  # pylint: disable=g-import-not-at-top
   tasks = args.tasks or benchmarks.default_tasks(args.setting)
+  retrieved = [t for t in tasks if t in benchmarks.RETRIEVAL_TASKS]
+  finetuned = [t for t in tasks if t not in benchmarks.RETRIEVAL_TASKS]
   # Before the checkpoint and gin are read: a wrong pair fails at once.
-  benchmarks.check_setting(args.setting, tasks)
-  run, init_checkpoint = base_run(args)
+  benchmarks.check_retrieval_setting(args.setting, tasks)
+  benchmarks.check_setting(args.setting, finetuned)
   output_dir = args.output_dir or os.path.join(
       args.model_dir, benchmarks.default_output_folder(args.setting))
-  trainer_backend = backend.TrainerBackend(
-      output_dir, run, init_checkpoint, protocol=args.protocol,
-      batch_size=args.batch_size, epochs=args.epochs,
-      max_train_steps=args.max_train_steps,
-      warmup_fraction=args.warmup_fraction,
-      max_seq_length=args.max_seq_length,
-      qa_max_seq_length=args.qa_max_seq_length,
-      select_checkpoint=args.select_checkpoint,
-      eval_every_steps=args.eval_every_steps)
-  summary = runner.run_xtreme(
-      output_dir, tasks, trainer_backend.finetune,
-      trainer_backend.predict, protocol=args.protocol, seeds=args.seeds,
-      select_on=args.select_on, learning_rates=args.learning_rates,
-      settings=trainer_backend.settings(), setting=args.setting)
+  if finetuned:
+    run, init_checkpoint = base_run(args)  # parses the gin flags too
+  else:
+    flags.load_gin(args)
+  # Retrieval first: minutes, not hours, and its checks (layer, vocabulary)
+  # come before any fine-tuning starts.
+  retrieval = retrieval_summary(args, retrieved, output_dir)
+  if finetuned:
+    trainer_backend = backend.TrainerBackend(
+        output_dir, run, init_checkpoint, protocol=args.protocol,
+        batch_size=args.batch_size, epochs=args.epochs,
+        max_train_steps=args.max_train_steps,
+        warmup_fraction=args.warmup_fraction,
+        max_seq_length=args.max_seq_length,
+        qa_max_seq_length=args.qa_max_seq_length,
+        select_checkpoint=args.select_checkpoint,
+        eval_every_steps=args.eval_every_steps)
+    summary = runner.run_xtreme(
+        output_dir, finetuned, trainer_backend.finetune,
+        trainer_backend.predict, protocol=args.protocol, seeds=args.seeds,
+        select_on=args.select_on, learning_rates=args.learning_rates,
+        settings=trainer_backend.settings(), setting=args.setting)
+  else:
+    summary = selection.summarize({}, args.select_on, args.protocol,
+                                  args.setting)
+  if retrieval:
+    summary["retrieval"] = retrieval
+  tables.write_tables(summary, output_dir)
   print(tables.markdown_table(summary))
   print(f"\nwrote {os.path.join(output_dir, 'results.md')}, results.csv and "
         "summary.json")

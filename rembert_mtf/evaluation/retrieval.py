@@ -96,9 +96,10 @@ import numpy as np
 import seqio
 
 from rembert_mtf.data import registry
+from rembert_mtf.evaluation.xtreme import benchmarks
 from rembert_mtf.training import model_dir as model_dir_lib
 
-BENCHMARKS = ("bucc", "tatoeba")
+BENCHMARKS = benchmarks.RETRIEVAL_TASKS
 DEFAULT_LAYER = 8
 DEFAULT_POOLING = {"bucc": "cls", "tatoeba": "mean"}
 POOLINGS = ("mean", "cls")
@@ -439,6 +440,11 @@ def _score_benchmark(benchmark, entries, embed_fn, layer, pooling,
       lines = [f"{s}\t{t}" for s, t in details.pop("predicted")]
     results[language] = (details, lines)
   return results
+
+
+def read_results(output_dir: str) -> Optional[dict]:
+  """retrieval.json of `output_dir`: {"settings", "scores"}, or None."""
+  return _read_json(os.path.join(output_dir, RESULTS_FILE))
 
 
 def run_retrieval(model_dir: str, task_names: Sequence[str], output_dir: str,

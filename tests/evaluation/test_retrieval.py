@@ -17,6 +17,7 @@ from rembert_mtf.evaluation import retrieval
 from rembert_mtf.interop import embed
 from rembert_mtf.interop import model_dir_writer
 from rembert_mtf.training import model_dir as model_dir_lib
+from tests import cli_testing
 from tests import model_testing
 
 K = 4
@@ -415,3 +416,64 @@ def test_mixture_names_expand_to_every_language():
   assert len(tatoeba) == 36 and tatoeba[0] == "af"  # listed once
   assert all(task == f"{b}_{l}" for b, l, task in entries)
 
+
+
+# ------------------------------------------------- `rembert-mtf xtreme` ----
+
+
+def test_xtreme_command_scores_retrieval_in_its_own_tables(
+    model_dir, tmp_path, capsys):
+  out = str(tmp_path / "xt")
+  with tfds.testing.mock_data(as_dataset_fn=_fixture_as_dataset):
+    code, stdout, err = cli_testing.run(
+        ["xtreme", f"--model_dir={model_dir}", "--tasks=bucc,tatoeba",
+         "--retrieval_layer=1", f"--output_dir={out}"], capsys)
+  assert code == 0, err[-2000:]
+  summary = json.loads((tmp_path / "xt" / "summary.json").read_text())
+  assert summary["tasks"] == {} and summary["setting"] == "zero-shot"
+  bucc = summary["retrieval"]["benchmarks"]["bucc"]
+  tatoeba = summary["retrieval"]["benchmarks"]["tatoeba"]
+  # Every language of each (identical pairs: 100 for a correct run).
+  assert bucc["languages"] == {l: 100.0 for l in ("de", "fr", "ru", "zh")}
+  assert len(tatoeba["languages"]) == 36
+  assert set(tatoeba["languages"].values()) == {100.0}
+  assert (bucc["metric"], tatoeba["metric"]) == ("f1", "accuracy")
+  assert bucc["settings"]["pooling"] == "cls"
+  assert tatoeba["settings"]["pooling"] == "mean"
+  assert bucc["settings"]["layer"] == tatoeba["settings"]["layer"] == 1
+  assert summary["retrieval"]["group_avg"] == 100.0
+  assert "### bucc (f1, layer 1, cls pooling)" in stdout
+  assert "XTREME sentence-retrieval group" in stdout
+  assert (tmp_path / "xt" / "results.md").read_text() in stdout
+  rows = (tmp_path / "xt" / "results.csv").read_text().splitlines()
+  assert "bucc,de,f1,100.0,0.0,0," in rows
+  assert "averages,,xtreme_group:retrieval,100.0,0.0,0," in rows
+  assert os.path.isfile(os.path.join(out, "retrieval", "bucc", "de.json"))
+
+
+def test_xtreme_command_pooling_flag_and_refusals(model_dir, tmp_path,
+                                                  capsys):
+  out = str(tmp_path / "xt")
+  with tfds.testing.mock_data(as_dataset_fn=_fixture_as_dataset):
+    code, _, err = cli_testing.run(
+        ["xtreme", f"--model_dir={model_dir}", "--tasks=bucc",
+         "--retrieval_layer=0", "--retrieval_pooling=mean",
+         f"--output_dir={out}"], capsys)
+  assert code == 0, err[-2000:]
+  summary = json.loads((tmp_path / "xt" / "summary.json").read_text())
+  assert summary["retrieval"]["benchmarks"]["bucc"]["settings"][
+      "pooling"] == "mean"
+  assert summary["retrieval"]["group_avg"] is None  # Tatoeba missing
+  other = str(tmp_path / "other")
+  cli_testing.expect_refusal(
+      ["xtreme", f"--model_dir={model_dir}", "--tasks=xnli,tatoeba",
+       "--setting=translate-train", f"--output_dir={other}"], capsys,
+      "--setting=translate-train: tatoeba is zero-shot retrieval",
+      destination=other)
+  cli_testing.expect_refusal(
+      ["xtreme", f"--model_dir={model_dir}", "--tasks=tatoeba",
+       f"--output_dir={other}"], capsys,
+      "retrieval layer 8:", "has 2 Transformer layers", destination=other)
+  cli_testing.expect_usage_error(
+      ["xtreme", f"--model_dir={model_dir}", "--tasks=bucc",
+       "--retrieval_layer=-1"], capsys, "--retrieval_layer")

@@ -129,6 +129,11 @@ BENCHMARKS = {b.name: b for b in (
               primary_metric="accuracy", dev_task="demo_cls_eval_lang_a"),
 )}
 XTREME_TASKS = ("xnli", "pawsx", "ner", "pos", "xquad", "mlqa", "tydiqa")
+# XTREME's sentence retrieval: scored zero-shot from the pre-trained
+# encoder's states, with no fine-tuning, sweep or seeds
+# (evaluation/retrieval.py), so they are not Benchmarks. Not in the
+# default --tasks: the RemBERT paper reports no retrieval results.
+RETRIEVAL_TASKS = ("bucc", "tatoeba")
 ZERO_SHOT = "zero-shot"
 TRANSLATE_TRAIN = "translate-train"
 TRANSLATE_TRAIN_ALL = "translate-train-all"
@@ -185,6 +190,18 @@ def check_setting(setting: str, tasks) -> None:
         f"--setting={setting}: {', '.join(lacking)} "
         f"{'has' if len(lacking) == 1 else 'have'} no {setting} training "
         f"data in tasks/; tasks with it: {', '.join(having)}.")
+
+
+def check_retrieval_setting(setting: str, tasks) -> None:
+  """Retrieval is zero-shot only: one line if asked under another setting."""
+  retrieval = [t for t in tasks if t in RETRIEVAL_TASKS]
+  if retrieval and setting != ZERO_SHOT:
+    raise errors.UserError(
+        f"--setting={setting}: {', '.join(retrieval)} "
+        f"{'is' if len(retrieval) == 1 else 'are'} zero-shot retrieval from "
+        "the pre-trained encoder (nothing is fine-tuned); drop "
+        f"{'it' if len(retrieval) == 1 else 'them'} from --tasks or run "
+        f"--setting={ZERO_SHOT}.")
 
 
 def default_tasks(setting: str) -> Tuple[str, ...]:

@@ -192,3 +192,32 @@ def summarize(runs_by_task: Mapping[str, Sequence[Mapping]], select_on: str,
            for task, runs in runs_by_task.items()}
   return {"setting": setting, "protocol": protocol, "select_on": select_on,
           "tasks": tasks, "averages": benchmark_averages(tasks)}
+
+
+# What a retrieval benchmark's language score is (evaluation/retrieval.py).
+RETRIEVAL_METRICS = {"bucc": "f1", "tatoeba": "accuracy"}
+
+
+def retrieval_summary(scores: Mapping[str, Mapping[str, float]],
+                      settings: Mapping[str, Mapping]) -> dict:
+  """summary["retrieval"]: zero-shot BUCC and Tatoeba scores.
+
+  Args:
+    scores: {benchmark: {language: score}} (retrieval.run_retrieval's).
+    settings: {benchmark: its settings} (layer, pooling, max_length,
+      checkpoint), as retrieval.json records them.
+  Returns:
+    {"benchmarks": {benchmark: {"metric", "languages", "average",
+     "settings"}}, "group_avg": XTREME's sentence-retrieval group mean (the
+     mean of the benchmarks' averages) or None unless both are present}.
+    One deterministic score each: no fine-tuning, so no seeds.
+  """
+  out = {}
+  for name, languages in scores.items():
+    out[name] = {"metric": RETRIEVAL_METRICS[name],
+                 "languages": dict(sorted(languages.items())),
+                 "average": statistics.fmean(languages.values()),
+                 "settings": dict(settings.get(name, {}))}
+  group = (statistics.fmean(b["average"] for b in out.values())
+           if set(out) == set(benchmarks.RETRIEVAL_TASKS) else None)
+  return {"benchmarks": out, "group_avg": group}

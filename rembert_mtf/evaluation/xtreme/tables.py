@@ -7,7 +7,9 @@ language and a row per metric. results.csv: the same in long format, one
 row per (task, language, metric); the averages are rows of task
 "averages" with metric "xtreme_group_avg", "paper_ablation_avg" or
 "xtreme_group:<group>". Cells are mean ± sample standard deviation over
-seeds. Each setting writes to its own folder, so its tables are its own.
+seeds. Retrieval (BUCC, Tatoeba; zero-shot, no fine-tuning) comes last, one
+score per language with num_seeds 0, and XTREME's retrieval group mean as
+"xtreme_group:retrieval" when both are there. Each setting writes to its own folder, so its tables are its own.
 """
 
 import csv
@@ -91,6 +93,29 @@ def _average_row(key: str, stats: Mapping) -> str:
   return f"| **{label}** | | {_cell(stats)} |"
 
 
+def _retrieval_tables(retrieval: Mapping) -> list:
+  """Markdown lines of summary["retrieval"]: one table per benchmark."""
+  lines = ["## Sentence retrieval (zero-shot: the pre-trained encoder, no "
+           "fine-tuning)", ""]
+  for name, result in retrieval["benchmarks"].items():
+    languages = list(result["languages"])
+    settings = result["settings"]
+    lines += [f"### {name} ({result['metric']}, layer "
+              f"{settings.get('layer', '?')}, {settings.get('pooling', '?')} "
+              "pooling)", "",
+              "| metric | " + " | ".join(languages) + " | avg |",
+              "|---" * (len(languages) + 2) + "|",
+              f"| {result['metric']} | "
+              + " | ".join(f"{result['languages'][l]:.1f}"
+                           for l in languages)
+              + f" | {result['average']:.1f} |", ""]
+  if retrieval.get("group_avg") is not None:
+    lines += [f"XTREME sentence-retrieval group (mean of BUCC and Tatoeba): "
+              f"{retrieval['group_avg']:.1f}; not part of the two averages "
+              "above, which the paper reports without retrieval.", ""]
+  return lines
+
+
 def markdown_table(summary: Mapping) -> str:
   """results.md: overview, the averages, then one table per task."""
   setting = summary.get("setting", benchmarks.ZERO_SHOT)
@@ -99,8 +124,9 @@ def markdown_table(summary: Mapping) -> str:
            "learning rate selected on "
            f"{_SELECTION_TEXT[summary['select_on']]}, averaged over seeds; "
            "cells are mean ± sample standard deviation over seeds. Score: "
-           "(EM + F1) / 2 for QA, else the task's metric.", "",
-           "| task | learning rate | score |", "|---|---|---|"]
+           "(EM + F1) / 2 for QA, else the task's metric.", ""]
+  if summary["tasks"]:
+    lines += ["| task | learning rate | score |", "|---|---|---|"]
   for task, result in summary["tasks"].items():
     lines.append(f"| {task} | "
                  f"{benchmarks.format_rate(result['learning_rate'])} | "
@@ -115,6 +141,8 @@ def markdown_table(summary: Mapping) -> str:
   lines.append("")
   for task, result in summary["tasks"].items():
     lines += _task_table(task, result)
+  if summary.get("retrieval"):
+    lines += _retrieval_tables(summary["retrieval"])
   return "\n".join(lines)
 
 
@@ -140,6 +168,15 @@ def csv_rows(summary: Mapping) -> list:
       if key in averages:
         rows.append(["averages", "", key, averages[key]["mean"],
                      averages[key]["std"], seeds, ""])
+  # Retrieval: one deterministic score each (no seeds, no learning rate).
+  retrieval = summary.get("retrieval") or {"benchmarks": {}}
+  for name, result in retrieval["benchmarks"].items():
+    for language, score in result["languages"].items():
+      rows.append([name, language, result["metric"], score, 0.0, 0, ""])
+    rows.append([name, "avg", "score", result["average"], 0.0, 0, ""])
+  if retrieval.get("group_avg") is not None:
+    rows.append(["averages", "", "xtreme_group:retrieval",
+                 retrieval["group_avg"], 0.0, 0, ""])
   return rows
 
 
