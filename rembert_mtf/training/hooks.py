@@ -6,18 +6,35 @@ graph is tens of MB of protobuf (minutes per save here); StepCounterHook
 writes a TensorBoard scalar but no line a user reads. The NaN check is the
 Estimator's own NanTensorHook; `non_finite_loss` turns what it raises into
 one line naming the step and the last good checkpoint.
+
+InputCheckpointHook saves the input pipeline's position (the tf.data
+iterator's state: shuffle buffers, the mixture's sampler, the packer's
+pending document, the seeds) beside each model checkpoint, so a resumed
+run continues the data stream where it stopped instead of re-reading it.
 """
 
+import json
 import os
 import time
 
 import numpy as np
+
+from absl import logging
+# Private, but the only way into an Estimator's iterator: its input_fn's
+# iterator is registered in this collection only as a resource, and
+# tf.data.experimental.CheckpointInputPipelineHook (which uses the same
+# saveable) saves on the RunConfig's schedule, which our runs leave unset.
+from tensorflow.python.data.ops import iterator_ops  # pylint: disable=g-direct-tensorflow-import
 
 from rembert_mtf import compat
 from rembert_mtf import errors
 from rembert_mtf.training import model_dir as model_dir_lib
 
 tf = compat.tf
+
+INPUT_CHECKPOINT_PREFIX = "input.ckpt"
+# Not "checkpoint": that file lists the model's checkpoints.
+INPUT_CHECKPOINT_STATE = "checkpoint_input"
 
 
 class NonFiniteLossError(errors.UserError):
@@ -144,3 +161,95 @@ def duration(seconds):
   seconds = int(seconds)
   return (f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600
           else f"{seconds // 60}m{seconds % 60:02d}s")
+
+
+def input_checkpoint(model_dir, step):
+  """(path, batches skipped before it was saved) of the input position
+  saved at `step`, or (None, 0)."""
+  path = os.path.join(model_dir, f"{INPUT_CHECKPOINT_PREFIX}-{step}")
+  sidecar = path + ".json"
+  if not (tf.io.gfile.exists(path + ".index") and
+          tf.io.gfile.exists(sidecar)):
+    return None, 0
+  with tf.io.gfile.GFile(sidecar) as f:
+    return path, int(json.load(f)["skipped"])
+
+
+class InputCheckpointHook(tf.train.SessionRunHook):
+  """Saves the input iterator's state with every model checkpoint.
+
+  Saved at the steps MeshCheckpointHook saves (every `every_steps` and at
+  the end) as model_dir/input.ckpt-<step>, with input.ckpt-<step>.json
+  recording how many batches the pipeline skipped when it was built: a
+  resumed run rebuilds the same pipeline (the same skip, whose saved state
+  says it is done) and restores into it. If the pipeline cannot be saved
+  (a dataset tf.data cannot serialise, e.g. from_generator), training goes
+  on and a resume skips batches instead; the log says so once.
+  """
+
+  def __init__(self, model_dir, every_steps, keep, skipped, restore=None):
+    """Args: model_dir; every_steps and keep as the model's checkpoints
+    (trainer.save_checkpoints_steps, keep_checkpoint_max); skipped: batches
+    the pipeline skips (input.dataset's start_step); restore: an
+    input.ckpt-<step> path to restore before the first step, or None."""
+    self._model_dir = model_dir
+    self._path = os.path.join(model_dir, INPUT_CHECKPOINT_PREFIX)
+    self._every = every_steps
+    self._keep = keep
+    self._skipped = skipped
+    self._restore = restore
+    self._saver = None
+
+  def begin(self):
+    iterators = tf.get_collection(iterator_ops.GLOBAL_ITERATORS)
+    if len(iterators) != 1:  # the Estimator's input_fn makes exactly one
+      raise ValueError(f"expected one input iterator, found "
+                       f"{len(iterators)}")
+    saveable = iterator_ops._IteratorSaveable(  # pylint: disable=protected-access
+        iterators[0], "input_iterator",
+        external_state_policy=tf.data.experimental.ExternalStatePolicy.IGNORE)
+    self._saver = tf.train.Saver([saveable], max_to_keep=self._keep,
+                                 save_relative_paths=True)
+    self._first = True
+    self._last_saved = None
+
+  def after_create_session(self, session, coord):
+    self._step = int(session.run(tf.train.get_global_step()))
+
+  def before_run(self, run_context):
+    # Here, not in after_create_session: the Estimator initialises the
+    # iterator in its own after_create_session, which may run after ours.
+    if self._first and self._restore:
+      self._saver.restore(run_context.session, self._restore)
+    self._first = False
+
+  def after_run(self, run_context, run_values):
+    self._step += 1
+    if self._step % self._every == 0:
+      self._save(run_context.session)
+
+  def end(self, session):
+    self._save(session)
+
+  def _save(self, session):
+    if self._saver is None or self._step == self._last_saved:
+      return
+    try:
+      path = self._saver.save(session, self._path, global_step=self._step,
+                              latest_filename=INPUT_CHECKPOINT_STATE,
+                              write_meta_graph=False)
+    except (tf.errors.FailedPreconditionError,
+            tf.errors.UnimplementedError) as e:
+      logging.warning("the input position cannot be saved (%s); a resumed "
+                      "run will skip the batches before it instead",
+                      errors.first_line(e))
+      self._saver = None
+      return
+    with tf.io.gfile.GFile(path + ".json", "w") as f:
+      json.dump({"skipped": self._skipped}, f)
+    # The Saver deletes the positions past keep_checkpoint_max; their
+    # records go with them.
+    for record in tf.io.gfile.glob(self._path + "-*.json"):
+      if not tf.io.gfile.exists(record[:-len(".json")] + ".index"):
+        tf.io.gfile.remove(record)
+    self._last_saved = self._step

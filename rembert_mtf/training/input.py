@@ -136,11 +136,22 @@ def dataset(trainer_config, name, split, training, start_step=0):
   ds = ds.map(lambda ex: {**ex, REAL_EXAMPLE: tf.constant(1, tf.int32)})
   batch = trainer_config.batch_size
   names = [task.name for task in tasks]
+  # The iterator's state is saved with each checkpoint
+  # (hooks.InputCheckpointHook). The pipeline's py_functions read the
+  # broken-example counters and log; they hold no position in the stream,
+  # so their state is rightly left out.
+  options = tf.data.Options()
+  options.experimental_external_state_policy = (
+      tf.data.experimental.ExternalStatePolicy.IGNORE)
   if training:
-    return refuse_broken_examples(ds.batch(batch, drop_remainder=True),
-                                  names).skip(start_step)
+    ds = refuse_broken_examples(ds.batch(batch, drop_remainder=True), names)
+    # No skip(0): tf.data would drop it, and a saved position must be
+    # restored into a pipeline of the same shape.
+    ds = ds.skip(start_step) if start_step else ds
+    return ds.with_options(options)
   filler = ds.take(1).map(lambda ex: {**ex, REAL_EXAMPLE: tf.constant(
       0, tf.int32)}).repeat(batch - 1)
   # count + batch - 1 examples make exactly ceil(count / batch) full batches.
   return refuse_broken_examples(
-      ds.concatenate(filler).batch(batch, drop_remainder=True), names)
+      ds.concatenate(filler).batch(batch, drop_remainder=True),
+      names).with_options(options)

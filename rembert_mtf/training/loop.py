@@ -234,14 +234,29 @@ def train(model_dir, run, cluster=None, on_eval=None):
 
 
 def _train_until(estimator, trainer_config, model_dir, stop):
+  """Trains to step `stop`, the data continuing where the checkpoint left
+  them: the input position saved with it restored (hooks.
+  InputCheckpointHook), or, without one, the batches before it skipped."""
   start = model_dir_lib.checkpoint_step(model_dir)
+  restore, skip = hooks.input_checkpoint(model_dir, start)
+  if start and restore:
+    print(f"resuming at step {start}: input position restored from "
+          f"{os.path.basename(restore)}")
+  elif start:
+    skip = start
+    print(f"resuming at step {start}: no input position saved with the "
+          f"checkpoint; skipping {start} batches of input (this re-reads "
+          "them)")
+  input_hook = hooks.InputCheckpointHook(
+      model_dir, trainer_config.save_checkpoints_steps,
+      trainer_config.keep_checkpoint_max, skipped=skip, restore=restore)
   try:
     with reporting_data_errors():
       estimator.train(
           input_fn=lambda params: input_lib.dataset(
               trainer_config, trainer_config.mixture_or_task_name,
-              trainer_config.split, training=True, start_step=start),
-          max_steps=stop)
+              trainer_config.split, training=True, start_step=skip),
+          max_steps=stop, hooks=[input_hook])
   except tf.train.NanLossDuringTrainingError as e:
     raise hooks.non_finite_loss(model_dir, float("nan")) from e
 
