@@ -3,6 +3,7 @@
 `trainer_mlm`: MLM over generated text with the project's preprocessors.
 `trainer_nan_mlm`: ready-made MLM features with NaN weights, to continue a
 healthy run into a NaN loss.
+`trainer_mixed_vocabularies`: a mixture of tasks with two vocabularies.
 """
 
 import random
@@ -55,3 +56,16 @@ for _name, _source, _steps in (
     seqio.TaskRegistry.add(
         _name, source=seqio.FunctionDataSource(_source, splits=["train"]),
         preprocessors=_steps, output_features=OUTPUT_FEATURES)
+
+# A mixture whose tasks disagree on their vocabulary: trainer_mlm's text
+# tokenised with bytes instead of the bound SentencePiece model.
+if "trainer_mlm_bytes" not in seqio.TaskRegistry.names():
+  seqio.TaskRegistry.add(
+      "trainer_mlm_bytes",
+      source=seqio.FunctionDataSource(_text_source, splits=["train"]),
+      preprocessors=preprocessors.mlm_preprocessors(),
+      output_features=preprocessors.mlm_output_features(
+          seqio.ByteVocabulary()))
+if "trainer_mixed_vocabularies" not in seqio.MixtureRegistry.names():
+  seqio.MixtureRegistry.add("trainer_mixed_vocabularies",
+                            [("trainer_mlm", 1.0), ("trainer_mlm_bytes", 1.0)])

@@ -90,12 +90,18 @@ class MeshCheckpointHook(tf.train.SessionRunHook):
     self._last_saved = step
 
 
+# The fetched tensor holding a batch's non-pad token count (ProgressHook).
+REAL_TOKENS = "real_tokens"
+
+
 class ProgressHook(tf.train.SessionRunHook):
-  """Logs step, loss, examples/s, learning rate and ETA; stops on NaN/Inf.
+  """Logs step, loss, examples/s, real tokens/s, learning rate and ETA;
+  stops on NaN/Inf.
 
   Every `trainer.log_every_steps` steps it prints one line and writes the
   same figures as TensorBoard scalars (loss, mlm_accuracy, learning_rate,
-  gradient_norm, examples_per_second). The NaN/Inf check runs after every
+  gradient_norm, examples_per_second, real_tokens_per_second: the non-pad
+  tokens of every step since the last line, from tensors[REAL_TOKENS]). The NaN/Inf check runs after every
   step, before anything is saved, so the last checkpoint on disk is the
   last good one. (The Estimator's NanTensorHook checks too, but raises
   without the step.)
@@ -122,22 +128,27 @@ class ProgressHook(tf.train.SessionRunHook):
     return tf.train.SessionRunArgs(self._tensors)
 
   def after_run(self, run_context, run_values):
-    values = run_values.results
+    values = dict(run_values.results)
     step = self._step
     if not np.isfinite(values["loss"]):
       raise non_finite_loss(self._model_dir, values["loss"])
     now = time.time()
+    # Non-pad tokens, counted every step: packing makes examples/s say
+    # little about how much text a run reads.
+    tokens = float(values.pop(REAL_TOKENS, 0.0))
     if self._last_time is None:  # the first step includes start-up
-      self._last_time, self._last_step = now, step
+      self._last_time, self._last_step, self._tokens = now, step, 0.0
       return
+    self._tokens += tokens
     if step % self._config.log_every_steps and step != self._config.train_steps:
       return
-    rate = ((step - self._last_step) * self._config.batch_size /
-            max(now - self._last_time, 1e-9))
-    self._last_time, self._last_step = now, step
-    self._log(step, values, rate)
+    seconds = max(now - self._last_time, 1e-9)
+    rate = (step - self._last_step) * self._config.batch_size / seconds
+    token_rate = self._tokens / seconds
+    self._last_time, self._last_step, self._tokens = now, step, 0.0
+    self._log(step, values, rate, token_rate)
 
-  def _log(self, step, values, rate):
+  def _log(self, step, values, rate, token_rate):
     eta = (self._config.train_steps - step) * self._config.batch_size / max(
         rate, 1e-9)
     extras = "  ".join(f"{k} {float(v):.4g}" for k, v in values.items()
@@ -146,8 +157,9 @@ class ProgressHook(tf.train.SessionRunHook):
     print(f"step {step}/{self._config.train_steps}  loss "
           f"{float(values['loss']):.4f}  {extras}  lr "
           f"{float(values['learning_rate']):.3g}  {rate:.1f} examples/s  "
-          f"ETA {duration(eta)}", flush=True)
-    scalars = {**values, "examples_per_second": rate}
+          f"{token_rate:,.0f} real tokens/s  ETA {duration(eta)}", flush=True)
+    scalars = {**values, "examples_per_second": rate,
+               "real_tokens_per_second": token_rate}
     self._writer.add_summary(tf.Summary(value=[
         tf.Summary.Value(tag=k, simple_value=float(v))
         for k, v in scalars.items()]), step)

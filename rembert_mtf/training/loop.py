@@ -9,7 +9,8 @@
 Every check that needs no graph runs first, so a configuration that cannot
 work fails in a second with one line and nothing written: the run's
 configuration, the vocabulary, the checkpoint's variables against the
-model's, the task's declared classes against trainer.num_classes, and the
+model's, the task's declared classes against trainer.num_classes, the
+mixture's tasks against each other and its mixing rates, and the
 first batch of training data (check_first_batch: labels in range, tagging
 words and tags of one count, QA answers inside their contexts). Data
 errors found later, while training or predicting, stop the run with the
@@ -25,6 +26,7 @@ import gin
 from rembert_mtf import compat
 from rembert_mtf import errors
 from rembert_mtf.data import finetune_preprocessors
+from rembert_mtf.data import preprocessors
 from rembert_mtf.data import qa_windows
 from rembert_mtf.data import registry
 from rembert_mtf.model import heads
@@ -131,6 +133,34 @@ def check_task_classes(run):
           f"`trainer.num_classes = {size}`.")
 
 
+def _feature_signature(feature):
+  return (feature.dtype.name, feature.rank, feature.vocabulary)
+
+
+def check_mixture(run):
+  """The tasks of the training mixture agree on their features, and every
+  mixing rate can be computed (preprocessors.check_mixture_rates), before
+  seqio builds anything: its own checks would fail deep in the dataset
+  with a traceback."""
+  provider = registry.get_task_or_mixture(run.trainer.mixture_or_task_name)
+  tasks = registry.tasks_of(provider)
+  first = tasks[0]
+  want = {k: _feature_signature(f) for k, f in first.output_features.items()}
+  for task in tasks[1:]:
+    got = {k: _feature_signature(f) for k, f in task.output_features.items()}
+    if got == want:
+      continue
+    differ = sorted(set(want) ^ set(got)) or sorted(
+        k for k in want if want[k] != got[k])
+    raise errors.UserError(
+        f"mixture {provider.name}: task {task.name} and task {first.name} "
+        f"give different features ({', '.join(differ)}: names, dtypes, "
+        "ranks or vocabularies differ); a mixture's tasks must share their "
+        "output_features: mix tasks of one kind (e.g. MLM with MLM), or "
+        "give them the same vocabulary.")
+  preprocessors.check_mixture_rates(provider)
+
+
 @contextlib.contextmanager
 def reporting_data_errors():
   """A data error raised inside tf.data becomes its one-line UserError."""
@@ -207,6 +237,7 @@ def train(model_dir, run, cluster=None, on_eval=None):
   run = run.resolved()
   check_run(run)
   check_checkpoint_matches(model_dir, run)
+  check_mixture(run)  # first: a task of another vocabulary is named here
   check_vocabulary(run.model, run.trainer.mixture_or_task_name)
   check_task_classes(run)
   trainer = run.trainer

@@ -117,9 +117,10 @@ def make_model_fn(run, model_dir, devices):
     tf.add_to_collection(tf.GraphKeys.SAVERS, saver)
     checkpoints = hooks.MeshCheckpointHook(
         saver, lowering, model_dir, trainer_config.save_checkpoints_steps)
+    real_tokens = tf.reduce_sum(tf.cast(features["input_mask"], tf.float32))
     progress = hooks.ProgressHook(
-        {"loss": tf_loss, "learning_rate": learning_rate, **tf_metrics},
-        trainer_config, model_dir)
+        {"loss": tf_loss, "learning_rate": learning_rate, **tf_metrics,
+         hooks.REAL_TOKENS: real_tokens}, trainer_config, model_dir)
     return model_fn_lib.EstimatorSpec(
         mode, loss=tf_loss, train_op=train_op,
         training_chief_hooks=[restore_hook, checkpoints],

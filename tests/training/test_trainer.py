@@ -231,8 +231,15 @@ def test_resume_restores_the_input_position_and_equals_a_straight_run(
   out = _train_in_process(skipped, params(8), capsys)
   assert "resuming at step 4: no input position saved with the checkpoint; " \
       "skipping 4 batches" in out
+  assert " real tokens/s  ETA" in out
   want = _scalars(str(straight), "loss")
   assert set(range(6, 9)) <= set(want)
+  # Real tokens per example: packed to the length, so near trainer's 16;
+  # counted per step from input_mask, timed over the same interval.
+  tokens = _scalars(str(straight), "real_tokens_per_second")
+  examples = _scalars(str(straight), "examples_per_second")
+  for step in range(6, 9):
+    assert 12 < tokens[step] / examples[step] <= 16, (tokens, examples)
   for run_dir in (resumed, skipped):
     got = _scalars(str(run_dir), "loss")
     # Bit for bit: the same batches in the same order, the same float ops.
@@ -245,3 +252,16 @@ def test_resume_restores_the_input_position_and_equals_a_straight_run(
     assert json.load(f) == {"skipped": 0}
   with open(skipped / "input.ckpt-8.json") as f:
     assert json.load(f) == {"skipped": 4}
+
+
+def test_mixture_of_tasks_with_other_features_is_refused(tmp_path, spm_path,
+                                                         capsys):
+  model_dir = tmp_path / "mixed"
+  cli_testing.expect_refusal(
+      ["train", f"--model_dir={model_dir}",
+       "--module_import=tests.trainer_tasks", "--num_devices=1",
+       "--mesh_shape=", "--mesh_layout=",
+       *_tiny(spm_path, 2, task="trainer_mixed_vocabularies")], capsys,
+      "mixture trainer_mixed_vocabularies: task trainer_mlm_bytes and task "
+      "trainer_mlm give different features (input_ids",
+      "must share their output_features", destination=str(model_dir))
