@@ -5,13 +5,17 @@ SentencePiece model, so the released RemBERT model (250,300 pieces, pad 0,
 [CLS] 312, [SEP] 313) and a model this project trains both work.
 """
 
+# pylint: disable=g-bad-import-order,wrong-import-order
+from rembert_mtf import compat  # noqa: F401  (first: mesh_tensorflow fix)
+from rembert_mtf import errors
+
 import dataclasses
 import functools
 import os
 
 import gin
 import seqio
-from rembert_mtf import errors
+import tensorflow.compat.v2 as tf
 
 # Each special token and the pieces it may be spelled as, in order of
 # preference (BERT-style brackets first, SentencePiece defaults after).
@@ -51,12 +55,18 @@ def get_vocabulary(sentencepiece_model_file=gin.REQUIRED):
   Returns:
     a seqio.SentencePieceVocabulary with no extra ids.
   """
-  return _cached_vocabulary(os.path.abspath(sentencepiece_model_file))
+  return _cached_vocabulary(absolute_path(sentencepiece_model_file))
+
+
+def absolute_path(path):
+  """A local path made absolute; a URL (gs://, ram://, ...) as it is."""
+  return path if "://" in path else os.path.abspath(path)
 
 
 @functools.lru_cache(maxsize=None)
 def _cached_vocabulary(path):
-  if not os.path.exists(path):
+  # tf.io.gfile: the model may sit on Cloud Storage beside the model_dir.
+  if not tf.io.gfile.exists(path):
     raise errors.MissingFileError(
         f"SentencePiece model {path} does not exist; set "
         "`get_vocabulary.sentencepiece_model_file` to a .model file "

@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from rembert_mtf import errors
 from rembert_mtf.data import vocabulary
 
 
@@ -46,3 +47,19 @@ def test_missing_file_names_the_gin_binding(tmp_path):
   with pytest.raises(FileNotFoundError,
                      match="get_vocabulary.sentencepiece_model_file"):
     vocabulary.get_vocabulary(os.path.join(str(tmp_path), "nope.model"))
+
+
+def test_a_model_on_another_filesystem_is_read_through_gfile(spm_path):
+  # ram:// stands for gs://: a URL is never made a local absolute path.
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  url = "ram://vocabulary_test/tiny.model"
+  with open(spm_path, "rb") as f, tf.io.gfile.GFile(url, "wb") as out:
+    out.write(f.read())
+  remote = vocabulary.get_vocabulary(url)
+  local = vocabulary.get_vocabulary(spm_path)
+  assert remote.vocab_size == local.vocab_size == 256
+  assert remote.encode("ka lo mi") == local.encode("ka lo mi")
+  assert vocabulary.special_tokens(remote) == vocabulary.special_tokens(local)
+  with pytest.raises(errors.MissingFileError, match="ram://vocabulary_test/"
+                     "none.model does not exist"):
+    vocabulary.get_vocabulary("ram://vocabulary_test/none.model")
