@@ -175,16 +175,35 @@ def duration(seconds):
           else f"{seconds // 60}m{seconds % 60:02d}s")
 
 
-def input_checkpoint(model_dir, step):
-  """(path, batches skipped before it was saved) of the input position
-  saved at `step`, or (None, 0)."""
+def input_signature(trainer_config):
+  """What the input pipeline is built from: a position saved for another
+  pipeline cannot be restored into this one (tf.data refuses), nor mean
+  the same place in the data."""
+  return {k: getattr(trainer_config, k) for k in (
+      "mixture_or_task_name", "split", "batch_size", "sequence_length",
+      "mlm_predictions", "seed", "cache_dir")}
+
+
+def input_checkpoint(model_dir, step, signature):
+  """The input position saved at `step` for the pipeline `signature`.
+
+  Returns:
+    (path, batches the saving pipeline skipped, None), or (None, 0, why
+    there is none to restore).
+  """
   path = os.path.join(model_dir, f"{INPUT_CHECKPOINT_PREFIX}-{step}")
   sidecar = path + ".json"
   if not (tf.io.gfile.exists(path + ".index") and
           tf.io.gfile.exists(sidecar)):
-    return None, 0
+    return None, 0, "no input position saved with the checkpoint"
   with tf.io.gfile.GFile(sidecar) as f:
-    return path, int(json.load(f)["skipped"])
+    record = json.load(f)
+  if record.get("input") != signature:
+    changed = sorted(k for k in signature
+                     if (record.get("input") or {}).get(k) != signature[k])
+    return None, 0, (f"the input changed since the checkpoint "
+                     f"({', '.join('trainer.' + k for k in changed)})")
+  return path, int(record["skipped"]), None
 
 
 class InputCheckpointHook(tf.train.SessionRunHook):
@@ -199,12 +218,15 @@ class InputCheckpointHook(tf.train.SessionRunHook):
   on and a resume skips batches instead; the log says so once.
   """
 
-  def __init__(self, model_dir, every_steps, keep, skipped, restore=None):
+  def __init__(self, model_dir, every_steps, keep, skipped, signature,
+               restore=None):
     """Args: model_dir; every_steps and keep as the model's checkpoints
     (trainer.save_checkpoints_steps, keep_checkpoint_max); skipped: batches
-    the pipeline skips (input.dataset's start_step); restore: an
-    input.ckpt-<step> path to restore before the first step, or None."""
+    the pipeline skips (input.dataset's start_step); signature: the
+    pipeline's input_signature; restore: an input.ckpt-<step> path to
+    restore before the first step, or None."""
     self._model_dir = model_dir
+    self._signature = signature
     self._path = os.path.join(model_dir, INPUT_CHECKPOINT_PREFIX)
     self._every = every_steps
     self._keep = keep
@@ -232,7 +254,15 @@ class InputCheckpointHook(tf.train.SessionRunHook):
     # Here, not in after_create_session: the Estimator initialises the
     # iterator in its own after_create_session, which may run after ours.
     if self._first and self._restore:
-      self._saver.restore(run_context.session, self._restore)
+      try:
+        self._saver.restore(run_context.session, self._restore)
+      except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as e:
+        # Same configuration, other pipeline: another version's code.
+        raise errors.UserError(
+            f"{self._restore} does not fit this input pipeline (written by "
+            "another version of its code?); delete model_dir/"
+            f"{INPUT_CHECKPOINT_PREFIX}-* to resume by skipping batches "
+            f"instead ({errors.first_line(e)})") from e
     self._first = False
 
   def after_run(self, run_context, run_values):
@@ -258,7 +288,7 @@ class InputCheckpointHook(tf.train.SessionRunHook):
       self._saver = None
       return
     with tf.io.gfile.GFile(path + ".json", "w") as f:
-      json.dump({"skipped": self._skipped}, f)
+      json.dump({"skipped": self._skipped, "input": self._signature}, f)
     # The Saver deletes the positions past keep_checkpoint_max; their
     # records go with them.
     for record in tf.io.gfile.glob(self._path + "-*.json"):

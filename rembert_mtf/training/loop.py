@@ -269,18 +269,19 @@ def _train_until(estimator, trainer_config, model_dir, stop):
   them: the input position saved with it restored (hooks.
   InputCheckpointHook), or, without one, the batches before it skipped."""
   start = model_dir_lib.checkpoint_step(model_dir)
-  restore, skip = hooks.input_checkpoint(model_dir, start)
+  signature = hooks.input_signature(trainer_config)
+  restore, skip, why = hooks.input_checkpoint(model_dir, start, signature)
   if start and restore:
     print(f"resuming at step {start}: input position restored from "
           f"{os.path.basename(restore)}")
   elif start:
     skip = start
-    print(f"resuming at step {start}: no input position saved with the "
-          f"checkpoint; skipping {start} batches of input (this re-reads "
-          "them)")
+    print(f"resuming at step {start}: {why}; skipping {start} batches of "
+          "input (this re-reads them)")
   input_hook = hooks.InputCheckpointHook(
       model_dir, trainer_config.save_checkpoints_steps,
-      trainer_config.keep_checkpoint_max, skipped=skip, restore=restore)
+      trainer_config.keep_checkpoint_max, skipped=skip, signature=signature,
+      restore=restore)
   try:
     with reporting_data_errors():
       estimator.train(

@@ -69,8 +69,12 @@ def test_float32_update_is_mesh_tensorflows():
     np.testing.assert_array_equal(ours[name], theirs[name], err_msg=name)
 
 
-@pytest.mark.parametrize("mesh", [("", ""), ("batch:2;model:4", (
-    "batch:batch;vocab:model;heads:model;d_ff:model"))])
+# The 2x4 mesh (50 s) is slow; the mesh's update is also checked against
+# the numpy reference (test_optimizer_reference.py, slow) and the mesh's
+# training step against one device's (tests/model, fast).
+@pytest.mark.parametrize("mesh", [("", ""), pytest.param(("batch:2;model:4", (
+    "batch:batch;vocab:model;heads:model;d_ff:model")),
+    marks=pytest.mark.slow)])
 def test_fused_update_is_mesh_tensorflows_within_rounding(mesh):
   config = model_testing.tiny_config()
   # A decay large enough that a decay error would exceed the tolerance.

@@ -61,6 +61,10 @@ def _scalars(model_dir, tag):
   return values
 
 
+# Slow (60 s): the fast suite resumes in process
+# (test_resume_restores_the_input_position_and_equals_a_straight_run) and
+# after a SIGKILL across two processes (test_cluster.py).
+@pytest.mark.slow
 def test_sigkill_mid_training_resumes_to_the_same_final_loss(tmp_path,
                                                             spm_path,
                                                             reference_run):
@@ -98,15 +102,25 @@ def test_sigkill_mid_training_resumes_to_the_same_final_loss(tmp_path,
     assert steps in _scalars(str(straight), tag)
 
 
-def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, spm_path):
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, spm_path,
+                                                      capsys):
   model_dir = tmp_path / "nan"
-  _run(model_dir, _tiny(spm_path, 6, **{"trainer.save_checkpoints_steps": 2}))
-  result = _run(model_dir, _tiny(spm_path, 10, task="trainer_nan_mlm"),
-                check=False)
-  assert result.returncode != 0
-  last_line = result.stderr.strip().splitlines()[-1]
-  assert "loss is nan at step 7" in last_line, result.stderr[-2000:]
-  assert "model.ckpt-6" in last_line
+  _train_in_process(model_dir, _tiny(
+      spm_path, 6, **{"trainer.save_checkpoints_steps": 2}), capsys)
+  code, out, err = cli_testing.run(
+      ["train", f"--model_dir={model_dir}",
+       "--module_import=tests.trainer_tasks", "--num_devices=1",
+       "--mesh_shape=", "--mesh_layout=",
+       *_tiny(spm_path, 10, task="trainer_nan_mlm")], capsys)
+  # The saved input position is another task's: not restored.
+  assert ("resuming at step 6: the input changed since the checkpoint "
+          "(trainer.mixture_or_task_name); skipping 6 batches") in out
+  # The run trained (and printed progress) until the NaN: one error line.
+  assert code == 2, err[-2000:]
+  assert err.strip() == (
+      f"rembert-mtf: error: loss is nan at step 7; training stopped, the "
+      f"last good checkpoint is {model_dir / 'model.ckpt-6'} (lower "
+      "`learning_rate_schedule.peak_learning_rate` or check the data).")
   assert tf.train.latest_checkpoint(str(model_dir)).endswith("model.ckpt-6")
   reader = tf.train.load_checkpoint(str(model_dir / "model.ckpt-6"))
   import numpy as np  # pylint: disable=g-import-not-at-top
@@ -249,9 +263,12 @@ def test_resume_restores_the_input_position_and_equals_a_straight_run(
   # The restored pipeline's own positions are saved again, with the skip
   # it was built with (none).
   with open(resumed / "input.ckpt-8.json") as f:
-    assert json.load(f) == {"skipped": 0}
+    record = json.load(f)
+  assert record["skipped"] == 0
+  assert record["input"]["mixture_or_task_name"] == "trainer_mlm"
+  assert record["input"]["batch_size"] == 4
   with open(skipped / "input.ckpt-8.json") as f:
-    assert json.load(f) == {"skipped": 4}
+    assert json.load(f)["skipped"] == 4
 
 
 def test_mixture_of_tasks_with_other_features_is_refused(tmp_path, spm_path,
