@@ -29,10 +29,21 @@ def add_arguments(parser, command):
   parser.add_argument("--num_devices", type=flags.positive_int, default=None,
                       help="virtual CPU devices (default trainer.num_devices)")
   add_cluster_arguments(parser)
-  parser.add_argument("--tpu", default=None, help="TPU name (not supported "
-                      "in this build: see README)")
+  parser.add_argument("--tpu", default=None,
+                      help="Cloud TPU to run on: its name, grpc://HOST:PORT, "
+                      "or 'local' on a TPU VM (see docs/tpu.md); needs "
+                      "--tpu_topology")
   parser.add_argument("--tpu_zone", default=None)
   parser.add_argument("--gcp_project", default=None)
+  parser.add_argument("--tpu_topology", default=None,
+                      help="the slice: v3-8, v4-1024, ... or a chip grid "
+                      "(XxY for v3, XxYxZ for v4); the mesh must have its "
+                      "number of cores")
+  parser.add_argument("--iterations_per_loop", type=flags.positive_int,
+                      default=None,
+                      help="TPU steps per host round trip (default: the "
+                      "largest divisor of trainer.save_checkpoints_steps up "
+                      "to 100)")
   if command == "finetune":
     parser.add_argument("--init_checkpoint", default=None,
                         help="pre-trained checkpoint or model_dir (default: "
@@ -48,7 +59,9 @@ def load_run(args):
   """The Run of a command on args.model_dir.
 
   Gin: model_dir/operative_config.gin first (a resumed or fine-tuned run
-  keeps its model), then --gin_file and --gin_param; flags last.
+  keeps its model), then --gin_file and --gin_param; flags last. With
+  --tpu the run is the slice's (tpu_run) and args.tpu_args is set to its
+  training.tpu.TpuArgs (None without --tpu).
 
   Returns:
     training.config.Run
@@ -61,10 +74,8 @@ def load_run(args):
   from rembert_mtf.training import loop
   from rembert_mtf.training import model_dir as model_dir_lib
   # pylint: enable=g-import-not-at-top
-  if args.tpu:
-    raise errors.UserError(
-        "--tpu: TPU execution (TPUEstimator with the SIMD mesh) is not "
-        "implemented in this build; run on CPU devices.")
+  topology = _tpu_topology(args)
+  args.tpu_args = None
   operative = os.path.join(args.model_dir, model_dir_lib.OPERATIVE_CONFIG)
   if compat.tf.io.gfile.exists(operative):
     args.gin_file = [operative] + list(args.gin_file)
@@ -77,7 +88,61 @@ def load_run(args):
   init = getattr(args, "init_checkpoint", None) or run.trainer.init_checkpoint
   if init:
     run = run.replace(init_checkpoint=loop.checkpoint_path(init))
+  if topology:
+    run, args.tpu_args = tpu_run(args, run, topology)
+    # Until loop.train/predict take the TPU arguments, a run that passed
+    # the checks would train on CPU; remove with that wiring.
+    import inspect  # pylint: disable=g-import-not-at-top
+    if "tpu" not in inspect.signature(loop.train).parameters:
+      raise errors.UserError(
+          f"--tpu: the run fits {topology.name} ({topology.num_cores} "
+          "cores), but TPUEstimator training is not wired into "
+          "training/loop.py in this build; run on CPU devices.")
   return run
+
+
+def _tpu_topology(args):
+  """The parsed --tpu_topology, or None without --tpu; flags that do not go
+  with --tpu are refused here, before gin or any file."""
+  # pylint: disable=g-import-not-at-top
+  from rembert_mtf import errors
+  from rembert_mtf.training import tpu
+  # pylint: enable=g-import-not-at-top
+  if not args.tpu:
+    for flag in ("tpu_topology", "iterations_per_loop", "tpu_zone",
+                 "gcp_project"):
+      if getattr(args, flag) is not None:
+        raise errors.UserError(f"--{flag} needs --tpu (the TPU to run on).")
+    return None
+  if not args.tpu_topology:
+    raise errors.UserError(
+        f"--tpu needs {tpu.TOPOLOGY_FLAG} (e.g. v3-8, v4-1024): the mesh is "
+        "checked against the slice's cores before anything runs.")
+  for flag in ("cluster", "devices_per_task", "num_devices"):
+    if getattr(args, flag, None):
+      raise errors.UserError(
+          f"--{flag} is for CPU meshes; with --tpu the cores come from "
+          f"{tpu.TOPOLOGY_FLAG}.")
+  return tpu.parse_topology(args.tpu_topology)
+
+
+def tpu_run(args, run, topology):
+  """(the run as the slice runs it, training.tpu.TpuArgs), checked.
+
+  bfloat16 activations and trainer.num_devices = the slice's cores
+  (tpu.for_tpu); then the mesh size, the layout, fused Adam and the loop
+  length against the checkpoint interval (tpu.check_tpu_run): one line,
+  before any graph or file.
+  """
+  import math  # pylint: disable=g-import-not-at-top
+  from rembert_mtf.training import tpu  # pylint: disable=g-import-not-at-top
+  run = tpu.for_tpu(run, topology)
+  iterations = args.iterations_per_loop or math.gcd(
+      100, run.trainer.save_checkpoints_steps)
+  tpu.check_tpu_run(run, topology.num_cores, iterations)
+  return run, tpu.TpuArgs(tpu=args.tpu, topology=topology, zone=args.tpu_zone,
+                          project=args.gcp_project,
+                          iterations_per_loop=iterations)
 
 
 def main(args):
