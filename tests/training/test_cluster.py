@@ -93,6 +93,9 @@ def test_cluster_flag_parsing():
     cluster_lib.parse_cluster("h0:1,h1:2,h2:3", num_devices=8)
 
 
+# Slow (two minutes with its one-process reference run): the fast suite
+# keeps the cluster's refusals here and the in-process resume test.
+@pytest.mark.slow
 def test_two_process_mesh_equals_one_process_and_resumes(tmp_path, spm_path,
                                                          servers,
                                                          reference_run):
