@@ -80,7 +80,11 @@ def _allocated_per_device(graph, parameter_names, slot_names):
   return allocated
 
 
-@pytest.mark.parametrize("mesh_shape,layout", LAYOUTS,
+# One device and the 2x4 mesh stay fast; the 8-way layouts (10 s each)
+# run in the slow suite.
+@pytest.mark.parametrize("mesh_shape,layout", [
+    pytest.param(s, l, marks=[pytest.mark.slow] if s in ("batch:8", "model:8")
+                 else []) for s, l in LAYOUTS],
                          ids=[s or "1-device" for s, _ in LAYOUTS])
 def test_variable_bytes_match_what_the_lowering_allocates(tiny_step,
                                                           mesh_shape, layout):
