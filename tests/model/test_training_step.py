@@ -1,6 +1,7 @@
 """The graph trains: a tiny model's MLM loss falls on a fixed batch."""
 
 import numpy as np
+import pytest
 
 from rembert_mtf.model import mesh_graph
 from rembert_mtf.training import config as config_lib
@@ -8,6 +9,10 @@ from rembert_mtf.training import optimizers
 from tests import model_testing
 
 
+# Slow (25 s): the fast suite trains on the 2x4 mesh in
+# tests/model/test_mesh_parity.py (steps equal one device's) and the MLM
+# loss falls in tests/training/test_optimizers.py.
+@pytest.mark.slow
 def test_mlm_loss_falls_on_a_2x4_mesh():
   schedule = config_lib.ScheduleConfig(peak_learning_rate=3e-3,
                                        warmup_steps=3, total_steps=40)

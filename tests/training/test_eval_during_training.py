@@ -3,6 +3,7 @@
 import json
 
 import gin
+import pytest
 
 from rembert_mtf.evaluation import best as best_lib
 from rembert_mtf.model import modeling
@@ -10,6 +11,10 @@ from rembert_mtf.training import config as config_lib
 from rembert_mtf.training import loop
 
 
+# Slow (30 s): the fast suite keeps the best-dev checkpoint through the real
+# trainer in tests/evaluation/test_xtreme_runner.py
+# (test_the_real_trainer_keeps_and_scores_the_best_dev_checkpoint).
+@pytest.mark.slow
 def test_best_checkpoint_is_kept_by_dev_accuracy(tmp_path, demo_vocabulary):
   gin.clear_config()
   from rembert_mtf.tasks import demo  # pylint: disable=g-import-not-at-top
