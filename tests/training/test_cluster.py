@@ -179,6 +179,8 @@ def test_mesh_larger_than_cluster_names_the_flag():
       "= 4: set --devices_per_task=4 (on the servers too).")
 
 
+# Slow (25 s): test_unreachable_worker_is_one_line_and_quick stays fast.
+@pytest.mark.slow
 def test_device_count_mismatch_with_a_server_is_one_line(tmp_path, spm_path,
                                                          servers):
   flag = _cluster_flag(_free_ports(2))

@@ -259,6 +259,8 @@ def _scalars(model_dir, tag):
   return values
 
 
+# Slow (20 s): the SIMD graph tests above stay fast.
+@pytest.mark.slow
 def test_tpu_estimator_on_cpu_trains_as_the_placement_mesh_trainer(
     tmp_path, spm_path):
   import tests.trainer_tasks  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import

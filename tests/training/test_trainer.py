@@ -132,6 +132,9 @@ def _argv(model_dir, params, command="train"):
   return _command(model_dir, params, command)[3:]
 
 
+# Slow (30 s, a subprocess run first): the fast suite refuses an init
+# checkpoint of another architecture in tests/e2e/test_finetune_heads.py.
+@pytest.mark.slow
 def test_checkpoint_of_another_architecture_is_refused(tmp_path, spm_path,
                                                        capsys):
   model_dir = tmp_path / "arch"
